@@ -1,0 +1,41 @@
+import { Module, type DynamicModule } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import type { Logger } from 'pino';
+import type { DataSource } from 'typeorm';
+import { AuditModule } from './audit/audit.module';
+import { AuthModule } from './auth/auth.module';
+import { LoggerModule } from './common/logger.module';
+import type { AppConfig } from './config/app-config';
+import { ConfigModule } from './config/config.module';
+import { HealthModule } from './health/health.module';
+import { SecretsModule } from './secrets/secrets.module';
+import { UsersModule } from './users/users.module';
+
+export interface AppDependencies {
+  config: AppConfig;
+  logger: Logger;
+  /** Already initialised and migrated by openDatabase(). */
+  dataSource: DataSource;
+}
+
+@Module({})
+export class AppModule {
+  static forRoot(deps: AppDependencies): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        ConfigModule.forRoot(deps.config),
+        LoggerModule.forRoot(deps.logger),
+        TypeOrmModule.forRootAsync({
+          useFactory: () => deps.dataSource.options,
+          dataSourceFactory: async () => deps.dataSource,
+        }),
+        SecretsModule,
+        AuditModule,
+        AuthModule,
+        UsersModule,
+        HealthModule,
+      ],
+    };
+  }
+}

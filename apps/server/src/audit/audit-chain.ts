@@ -1,0 +1,76 @@
+import { createHash } from 'node:crypto';
+
+export const GENESIS_HASH = '0'.repeat(64);
+
+/** The fields a row's hash covers, in a fixed order. */
+export interface ChainedFields {
+  id: string;
+  occurredAt: string;
+  actorType: string;
+  actorId: string | null;
+  action: string;
+  resourceType: string;
+  resourceId: string | null;
+  outcome: string;
+  ip: string | null;
+  userAgent: string | null;
+  requestId: string | null;
+  details: unknown;
+}
+
+/** JSON with object keys sorted at every depth, so jsonb's key reordering cannot change it. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value && typeof value === 'object' && !(value instanceof Date)) {
+    const entries = Object.keys(value)
+      .filter((k) => (value as Record<string, unknown>)[k] !== undefined)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`);
+    return `{${entries.join(',')}}`;
+  }
+  return JSON.stringify(value ?? null);
+}
+
+export function canonicalRow(f: ChainedFields): string {
+  return canonicalJson([
+    f.id,
+    f.occurredAt,
+    f.actorType,
+    f.actorId,
+    f.action,
+    f.resourceType,
+    f.resourceId,
+    f.outcome,
+    f.ip,
+    f.userAgent,
+    f.requestId,
+    f.details,
+  ]);
+}
+
+/** hash = sha256(prev_hash | seq | canonical(row)); the database computes the same when appending. */
+export function chainHash(prevHash: string, seq: string, canonical: string): string {
+  return createHash('sha256').update(`${prevHash}|${seq}|${canonical}`, 'utf8').digest('hex');
+}
+
+const SECRET_KEY = /(pass(word)?|secret|token|authorization|cookie|api_?key|key_hash|password_hash|credential)/i;
+
+/**
+ * Drops any field whose name says it carries a secret, at every depth, and NUL characters that
+ * jsonb cannot store. Callers should not pass secrets at all; this is the safety net.
+ */
+export function scrubDetails(value: unknown, depth = 0): unknown {
+  if (depth > 8) return '[truncated]';
+  if (typeof value === 'string') return value.replaceAll(String.fromCharCode(0), '');
+  if (Array.isArray(value)) return value.slice(0, 1000).map((v) => scrubDetails(v, depth + 1));
+  if (value && typeof value === 'object' && !(value instanceof Date)) {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) {
+      if (SECRET_KEY.test(k)) continue;
+      out[k] = scrubDetails(v, depth + 1);
+    }
+    return out;
+  }
+  if (value instanceof Date) return value.toISOString();
+  return value;
+}

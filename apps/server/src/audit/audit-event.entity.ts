@@ -1,0 +1,70 @@
+import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
+
+/**
+ * One row of the append-only audit trail. `hash = sha256(prev_hash | seq | canonical(row))`; a
+ * trigger refuses UPDATE, DELETE and TRUNCATE.
+ */
+@Entity('audit_events')
+@Index('idx_audit_events_action', ['action', 'seq'])
+@Index('idx_audit_events_resource', ['resourceType', 'resourceId', 'seq'])
+@Index('idx_audit_events_actor', ['actorId', 'seq'])
+@Index('idx_audit_events_occurred_at', ['occurredAt'])
+export class AuditEventEntity {
+  @PrimaryColumn({ type: 'bigint' })
+  seq: string;
+
+  @Column({ type: 'uuid', unique: true })
+  id: string;
+
+  @Column({ name: 'occurred_at', type: 'timestamptz' })
+  occurredAt: Date;
+
+  @Column({ name: 'actor_type', type: 'text' })
+  actorType: string;
+
+  @Column({ name: 'actor_id', type: 'text', nullable: true })
+  actorId: string | null;
+
+  @Column({ type: 'text' })
+  action: string;
+
+  @Column({ name: 'resource_type', type: 'text' })
+  resourceType: string;
+
+  @Column({ name: 'resource_id', type: 'text', nullable: true })
+  resourceId: string | null;
+
+  @Column({ type: 'text' })
+  outcome: string;
+
+  @Column({ type: 'text', nullable: true })
+  ip: string | null;
+
+  @Column({ name: 'user_agent', type: 'text', nullable: true })
+  userAgent: string | null;
+
+  @Column({ name: 'request_id', type: 'text', nullable: true })
+  requestId: string | null;
+
+  @Column({ type: 'jsonb', default: () => "'{}'" })
+  details: Record<string, unknown>;
+
+  @Column({ name: 'prev_hash', type: 'text' })
+  prevHash: string;
+
+  @Column({ type: 'text' })
+  hash: string;
+}
+
+/** The chain's tip: its row lock serialises appends, so the chain has no forks under concurrency. */
+@Entity('audit_chain_head')
+export class AuditChainHeadEntity {
+  @PrimaryColumn({ type: 'smallint' })
+  id: number;
+
+  @Column({ name: 'last_seq', type: 'bigint' })
+  lastSeq: string;
+
+  @Column({ name: 'last_hash', type: 'text' })
+  lastHash: string;
+}

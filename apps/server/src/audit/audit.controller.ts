@@ -1,0 +1,38 @@
+import { Controller, Get, Header, Query, StreamableFile } from '@nestjs/common';
+import { ApiBearerAuth, ApiOkResponse, ApiProduces, ApiTags } from '@nestjs/swagger';
+import { Readable } from 'node:stream';
+import { RequirePermission } from '../auth/decorators';
+import { Permission } from '../auth/permissions';
+import { AuditService } from './audit.service';
+import { AuditEventListDto, AuditVerificationDto, ExportAuditQueryDto, ListAuditQueryDto } from './dto/audit.dto';
+
+@ApiTags('audit')
+@ApiBearerAuth()
+@RequirePermission(Permission.AuditRead)
+@Controller('audit-events')
+export class AuditController {
+  constructor(private readonly audit: AuditService) {}
+
+  @Get()
+  @ApiOkResponse({ type: AuditEventListDto })
+  list(@Query() query: ListAuditQueryDto): Promise<AuditEventListDto> {
+    return this.audit.list(query);
+  }
+
+  @Get('verify')
+  @ApiOkResponse({ type: AuditVerificationDto })
+  verify(): Promise<AuditVerificationDto> {
+    return this.audit.verify();
+  }
+
+  @Get('export')
+  @Header('Cache-Control', 'no-store')
+  @ApiProduces('application/x-ndjson', 'text/csv')
+  export(@Query() query: ExportAuditQueryDto): StreamableFile {
+    const csv = query.format === 'csv';
+    return new StreamableFile(Readable.from(this.audit.export(query, query.format)), {
+      type: csv ? 'text/csv; charset=utf-8' : 'application/x-ndjson',
+      disposition: `attachment; filename="audit-events.${csv ? 'csv' : 'ndjson'}"`,
+    });
+  }
+}

@@ -1,0 +1,166 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { randomUUID } from 'node:crypto';
+import type { DataSource, EntityManager } from 'typeorm';
+import { inTransaction } from '../../../../libs/database/src';
+import { RequestContextStore } from '../common/request-context';
+import type { AuditActor } from '../auth/principal';
+import { decodeCursor, encodeCursor } from '../common/pagination';
+import { canonicalRow, chainHash, GENESIS_HASH, scrubDetails } from './audit-chain';
+import { AuditRepository, type AuditFilter, type AuditRow } from './audit.repository';
+import type { AuditEventDto, AuditEventListDto, AuditFilterDto, AuditVerificationDto, ListAuditQueryDto } from './dto/audit.dto';
+
+export type AuditOutcome = 'success' | 'denied' | 'error';
+
+export interface AuditEntry {
+  actor: AuditActor;
+  /** `<resource>.<verb>`, e.g. `task.claim`. */
+  action: string;
+  resourceType: string;
+  resourceId?: string | null;
+  outcome?: AuditOutcome;
+  details?: Record<string, unknown>;
+}
+
+/**
+ * Appends to the hash-chained audit trail. `record` joins the caller's transaction, so the row
+ * commits (or rolls back) with the change it describes; call it last in the transaction, since the
+ * chain's tip stays locked until commit.
+ */
+@Injectable()
+export class AuditService {
+  constructor(
+    private readonly audit: AuditRepository,
+    @InjectDataSource() private readonly dataSource: DataSource,
+  ) {}
+
+  async record(manager: EntityManager, entry: AuditEntry): Promise<string> {
+    const context = RequestContextStore.current();
+    const details = scrubDetails({
+      ...(entry.details ?? {}),
+      ...(context && context.via !== 'rest' ? { via: context.via } : {}),
+    }) as Record<string, unknown>;
+    const fields = {
+      id: randomUUID(),
+      occurredAt: new Date().toISOString(),
+      actorType: entry.actor.type,
+      actorId: entry.actor.id,
+      action: entry.action,
+      resourceType: entry.resourceType,
+      resourceId: entry.resourceId ?? null,
+      outcome: entry.outcome ?? 'success',
+      ip: context?.ip ?? null,
+      userAgent: context?.userAgent ? context.userAgent.slice(0, 512) : null,
+      requestId: context?.requestId ?? null,
+      details,
+    };
+    return this.audit.append(manager, fields, canonicalRow(fields));
+  }
+
+  /** For outcomes with no surrounding change to join (denials, failed logins). */
+  async recordAlone(entry: AuditEntry): Promise<string> {
+    return inTransaction(this.dataSource, (manager) => this.record(manager, entry));
+  }
+
+  async list(query: ListAuditQueryDto): Promise<AuditEventListDto> {
+    const before = decodeCursor(query.cursor, 1) as [string] | undefined;
+    const rows = await this.audit.list(toFilter(query), query.limit + 1, before?.[0]);
+    const items = rows.slice(0, query.limit);
+    const nextCursor = rows.length > query.limit ? encodeCursor([items[items.length - 1].seq]) : null;
+    return { audit_events: items.map(toDto), next_cursor: nextCursor };
+  }
+
+  /**
+   * Walks the whole chain from the first row: seq must be gapless, each prev_hash must be the
+   * previous row's hash, and each hash must match the row's recomputed contents.
+   */
+  async verify(): Promise<AuditVerificationDto> {
+    let prevHash = GENESIS_HASH;
+    let expectedSeq = 1n;
+    let checked = 0;
+    for await (const row of this.audit.scan()) {
+      checked++;
+      const seqOk = BigInt(row.seq) === expectedSeq;
+      const linkOk = row.prev_hash === prevHash;
+      const hashOk = row.hash === chainHash(row.prev_hash, row.seq, canonicalRow(fieldsOf(row)));
+      if (!seqOk || !linkOk || !hashOk) return { valid: false, checked, first_invalid_seq: Number(row.seq) };
+      prevHash = row.hash;
+      expectedSeq++;
+    }
+    return { valid: true, checked, first_invalid_seq: null };
+  }
+
+  /** Export as NDJSON or CSV, oldest first, produced lazily so memory stays flat. */
+  async *export(filter: AuditFilterDto, format: 'ndjson' | 'csv'): AsyncGenerator<string> {
+    if (format === 'csv') yield `${CSV_COLUMNS.join(',')}\n`;
+    for await (const row of this.audit.scan(toFilter(filter))) {
+      const dto = toDto(row);
+      if (format === 'ndjson') {
+        yield `${JSON.stringify(dto)}\n`;
+      } else {
+        const values = [dto.seq, dto.id, dto.occurred_at, dto.actor.type, dto.actor.id, dto.action, dto.resource_type,
+          dto.resource_id, dto.outcome, dto.ip, dto.user_agent, dto.request_id, JSON.stringify(dto.details), dto.prev_hash, dto.hash];
+        yield `${values.map(csvCell).join(',')}\n`;
+      }
+    }
+  }
+}
+
+const CSV_COLUMNS = ['seq', 'id', 'occurred_at', 'actor_type', 'actor_id', 'action', 'resource_type', 'resource_id',
+  'outcome', 'ip', 'user_agent', 'request_id', 'details', 'prev_hash', 'hash'];
+
+/** RFC 4180 quoting, and a leading quote on cells a spreadsheet would run as a formula. */
+function csvCell(value: unknown): string {
+  if (value === null || value === undefined) return '';
+  let text = typeof value === 'string' ? value : JSON.stringify(value);
+  if (/^[=+\-@\t\r]/.test(text)) text = `'${text}`;
+  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}
+
+function toFilter(q: AuditFilterDto): AuditFilter {
+  return {
+    actorId: q.actor_id,
+    action: q.action,
+    resourceType: q.resource_type,
+    resourceId: q.resource_id,
+    outcome: q.outcome,
+    from: q.from,
+    to: q.to,
+  };
+}
+
+function fieldsOf(row: AuditRow) {
+  return {
+    id: row.id,
+    occurredAt: row.occurred_at.toISOString(),
+    actorType: row.actor_type,
+    actorId: row.actor_id,
+    action: row.action,
+    resourceType: row.resource_type,
+    resourceId: row.resource_id,
+    outcome: row.outcome,
+    ip: row.ip,
+    userAgent: row.user_agent,
+    requestId: row.request_id,
+    details: row.details,
+  };
+}
+
+function toDto(row: AuditRow): AuditEventDto {
+  return {
+    seq: Number(row.seq),
+    id: row.id,
+    occurred_at: row.occurred_at.toISOString(),
+    actor: { type: row.actor_type, id: row.actor_id },
+    action: row.action,
+    resource_type: row.resource_type,
+    resource_id: row.resource_id,
+    outcome: row.outcome,
+    ip: row.ip,
+    user_agent: row.user_agent,
+    request_id: row.request_id,
+    details: row.details,
+    prev_hash: row.prev_hash,
+    hash: row.hash,
+  };
+}

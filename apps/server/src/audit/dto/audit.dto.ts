@@ -1,0 +1,59 @@
+import { ApiProperty, ApiPropertyOptional, IntersectionType } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import { IsDate, IsIn, IsOptional, IsString, MaxLength } from 'class-validator';
+import { ListQueryDto } from '../../common/list-query.dto';
+
+export class AuditFilterDto {
+  @ApiPropertyOptional() @IsOptional() @IsString() @MaxLength(128) actor_id?: string;
+  @ApiPropertyOptional({ example: 'auth.login' }) @IsOptional() @IsString() @MaxLength(128) action?: string;
+  @ApiPropertyOptional({ example: 'user' }) @IsOptional() @IsString() @MaxLength(128) resource_type?: string;
+  @ApiPropertyOptional() @IsOptional() @IsString() @MaxLength(256) resource_id?: string;
+  @ApiPropertyOptional({ enum: ['success', 'denied', 'error'] })
+  @IsOptional()
+  @IsIn(['success', 'denied', 'error'])
+  outcome?: string;
+  @ApiPropertyOptional({ description: 'ISO-8601, inclusive' }) @IsOptional() @Type(() => Date) @IsDate() from?: Date;
+  @ApiPropertyOptional({ description: 'ISO-8601, exclusive' }) @IsOptional() @Type(() => Date) @IsDate() to?: Date;
+}
+
+export class ListAuditQueryDto extends IntersectionType(AuditFilterDto, ListQueryDto) {}
+
+export class ExportAuditQueryDto extends AuditFilterDto {
+  @ApiPropertyOptional({ enum: ['ndjson', 'csv'], default: 'ndjson' })
+  @IsOptional()
+  @IsIn(['ndjson', 'csv'])
+  format: 'ndjson' | 'csv' = 'ndjson';
+}
+
+export class AuditActorDto {
+  @ApiProperty({ enum: ['user', 'agent', 'api_key', 'system'] }) type: string;
+  @ApiProperty({ nullable: true, type: String }) id: string | null;
+}
+
+export class AuditEventDto {
+  @ApiProperty() seq: number;
+  @ApiProperty() id: string;
+  @ApiProperty() occurred_at: string;
+  @ApiProperty({ type: AuditActorDto }) actor: AuditActorDto;
+  @ApiProperty() action: string;
+  @ApiProperty() resource_type: string;
+  @ApiProperty({ nullable: true, type: String }) resource_id: string | null;
+  @ApiProperty({ enum: ['success', 'denied', 'error'] }) outcome: string;
+  @ApiProperty({ nullable: true, type: String }) ip: string | null;
+  @ApiProperty({ nullable: true, type: String }) user_agent: string | null;
+  @ApiProperty({ nullable: true, type: String }) request_id: string | null;
+  @ApiProperty({ type: 'object', additionalProperties: true }) details: Record<string, unknown>;
+  @ApiProperty() prev_hash: string;
+  @ApiProperty() hash: string;
+}
+
+export class AuditEventListDto {
+  @ApiProperty({ type: [AuditEventDto] }) audit_events: AuditEventDto[];
+  @ApiProperty({ nullable: true, type: String }) next_cursor: string | null;
+}
+
+export class AuditVerificationDto {
+  @ApiProperty() valid: boolean;
+  @ApiProperty() checked: number;
+  @ApiProperty({ nullable: true, type: Number }) first_invalid_seq: number | null;
+}

@@ -1,0 +1,50 @@
+import { Injectable, type ExecutionContext } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import { AuthGuard as PassportAuthGuard } from '@nestjs/passport';
+import type { Request } from 'express';
+import { DomainError, forbidden, unauthenticated } from '../common/errors';
+import { AuditService } from '../audit/audit.service';
+import { ANY_AUTHENTICATED, PERMISSION_KEY, PUBLIC_KEY } from './decorators';
+import { grants, type Permission } from './permissions';
+import type { Principal } from './principal';
+
+/**
+ * The global default-deny guard. A route passes only if it is @Public(), or the caller
+ * authenticates and holds the permission the route names with @RequirePermission(). A route
+ * that names neither is refused to everyone. Denials are audited.
+ */
+@Injectable()
+export class AuthGuard extends PassportAuthGuard('bearer') {
+  constructor(
+    private readonly reflector: Reflector,
+    private readonly audit: AuditService,
+  ) {
+    super();
+  }
+
+  override async canActivate(context: ExecutionContext): Promise<boolean> {
+    if (context.getType() !== 'http') return true;
+    const targets = [context.getHandler(), context.getClass()];
+    if (this.reflector.getAllAndOverride<boolean>(PUBLIC_KEY, targets)) return true;
+    await super.canActivate(context);
+    const request = context.switchToHttp().getRequest<Request & { user: Principal }>();
+    const required = this.reflector.getAllAndOverride<Permission | typeof ANY_AUTHENTICATED | undefined>(PERMISSION_KEY, targets);
+    if (required === ANY_AUTHENTICATED) return true;
+    if (required && grants(request.user.permissions, required)) return true;
+    await this.audit.recordAlone({
+      actor: request.user.actor,
+      action: 'authz.denied',
+      resourceType: 'route',
+      resourceId: `${request.method} ${(request.route as { path?: string } | undefined)?.path ?? request.path}`,
+      outcome: 'denied',
+      details: { required_permission: required ?? null },
+    });
+    throw forbidden(required ? `This needs the ${required} permission` : 'This route is not available');
+  }
+
+  override handleRequest<TUser>(err: unknown, user: TUser): TUser {
+    if (err instanceof DomainError) throw err;
+    if (err || !user) throw unauthenticated();
+    return user;
+  }
+}

@@ -1,0 +1,171 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
+
+export interface UserCredentials {
+  id: string;
+  username: string;
+  password_hash: string;
+  disabled: boolean;
+}
+
+export interface UserGrants {
+  id: string;
+  username: string;
+  email: string | null;
+  disabled: boolean;
+  roles: string[];
+  permissions: string[];
+}
+
+export interface ApiKeyGrants {
+  id: string;
+  name: string;
+  key_hash: string;
+  usable: boolean;
+  created_by: string;
+  creator_username: string;
+  roles: string[];
+  permissions: string[];
+}
+
+export interface RefreshTokenRow {
+  id: string;
+  user_id: string;
+  family_id: string;
+  expired: boolean;
+  spent_at: Date | null;
+  revoked_at: Date | null;
+}
+
+@Injectable()
+export class AuthRepository {
+  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+
+  async findCredentials(username: string): Promise<UserCredentials | undefined> {
+    const rows = await this.dataSource.query<UserCredentials[]>(
+      'SELECT id, username, password_hash, disabled FROM users WHERE username = $1',
+      [username],
+    );
+    return rows[0];
+  }
+
+  /** A user with the union of their roles' permissions; read on every request. */
+  async findUserGrants(userId: string): Promise<UserGrants | undefined> {
+    const rows = await this.dataSource.query<UserGrants[]>(
+      `SELECT u.id, u.username, u.email, u.disabled,
+              COALESCE(array_agg(DISTINCT ur.role_name) FILTER (WHERE ur.role_name IS NOT NULL), '{}') AS roles,
+              COALESCE(array_agg(DISTINCT p.permission) FILTER (WHERE p.permission IS NOT NULL), '{}') AS permissions
+         FROM users u
+         LEFT JOIN user_roles ur ON ur.user_id = u.id
+         LEFT JOIN roles r ON r.name = ur.role_name
+         LEFT JOIN LATERAL unnest(r.permissions) AS p(permission) ON true
+        WHERE u.id = $1
+        GROUP BY u.id`,
+      [userId],
+    );
+    return rows[0];
+  }
+
+  /** Permissions for roles named by an external identity provider. */
+  async permissionsOfRoles(roles: string[]): Promise<{ roles: string[]; permissions: string[] }> {
+    const rows = await this.dataSource.query<{ roles: string[]; permissions: string[] }[]>(
+      `SELECT COALESCE(array_agg(DISTINCT r.name), '{}') AS roles,
+              COALESCE(array_agg(DISTINCT p.permission) FILTER (WHERE p.permission IS NOT NULL), '{}') AS permissions
+         FROM roles r LEFT JOIN LATERAL unnest(r.permissions) AS p(permission) ON true
+        WHERE r.name = ANY($1)`,
+      [roles],
+    );
+    return rows[0];
+  }
+
+  /** An API key by its public prefix; usable = not revoked, not expired (database clock), creator enabled. */
+  async findApiKeyGrants(prefix: string): Promise<ApiKeyGrants | undefined> {
+    const rows = await this.dataSource.query<ApiKeyGrants[]>(
+      `SELECT k.id, k.name, k.key_hash, k.created_by, u.username AS creator_username,
+              (k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > clock_timestamp()) AND NOT u.disabled) AS usable,
+              COALESCE(array_agg(DISTINCT kr.role_name) FILTER (WHERE kr.role_name IS NOT NULL), '{}') AS roles,
+              COALESCE(array_agg(DISTINCT p.permission) FILTER (WHERE p.permission IS NOT NULL), '{}') AS permissions
+         FROM api_keys k
+         JOIN users u ON u.id = k.created_by
+         LEFT JOIN api_key_roles kr ON kr.api_key_id = k.id
+         LEFT JOIN roles r ON r.name = kr.role_name
+         LEFT JOIN LATERAL unnest(r.permissions) AS p(permission) ON true
+        WHERE k.prefix = $1
+        GROUP BY k.id, u.username, u.disabled`,
+      [prefix],
+    );
+    return rows[0];
+  }
+
+  async insertRefreshToken(
+    manager: EntityManager,
+    token: { userId: string; familyId: string; hash: string; ttlSec: number },
+  ): Promise<void> {
+    await manager.query(
+      `INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at)
+       VALUES ($1, $2, $3, clock_timestamp() + make_interval(secs => $4))`,
+      [token.userId, token.familyId, token.hash, token.ttlSec],
+    );
+  }
+
+  /** Locks the token row so two concurrent refreshes with one token cannot both succeed. */
+  async lockRefreshToken(manager: EntityManager, hash: string): Promise<RefreshTokenRow | undefined> {
+    const rows = await manager.query<RefreshTokenRow[]>(
+      `SELECT id, user_id, family_id, spent_at, revoked_at, expires_at <= clock_timestamp() AS expired
+         FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE`,
+      [hash],
+    );
+    return rows[0];
+  }
+
+  async markSpent(manager: EntityManager, id: string): Promise<void> {
+    await manager.query('UPDATE refresh_tokens SET spent_at = clock_timestamp() WHERE id = $1', [id]);
+  }
+
+  async revokeFamily(manager: EntityManager, familyId: string): Promise<number> {
+    const rows = await manager.query<{ id: string }[]>(
+      'UPDATE refresh_tokens SET revoked_at = clock_timestamp() WHERE family_id = $1 AND revoked_at IS NULL RETURNING id',
+      [familyId],
+    );
+    return rows.length;
+  }
+
+  async revokeAllForUser(manager: EntityManager, userId: string): Promise<void> {
+    await manager.query(
+      'UPDATE refresh_tokens SET revoked_at = clock_timestamp() WHERE user_id = $1 AND revoked_at IS NULL',
+      [userId],
+    );
+  }
+
+  /** Seconds until the window of the most-failed key ends, when any key is at its limit. */
+  async throttledFor(limits: { key: string; max: number }[], windowSec: number): Promise<number | null> {
+    const rows = await this.dataSource.query<{ retry_after: number }[]>(
+      `SELECT CEIL(EXTRACT(EPOCH FROM (window_started_at + make_interval(secs => $3)) - clock_timestamp()))::int AS retry_after
+         FROM login_failures f
+         JOIN unnest($1::text[], $2::int[]) AS l(key, max) ON l.key = f.key
+        WHERE f.failures >= l.max AND f.window_started_at > clock_timestamp() - make_interval(secs => $3)
+        ORDER BY retry_after DESC LIMIT 1`,
+      [limits.map((l) => l.key), limits.map((l) => l.max), windowSec],
+    );
+    return rows[0] ? Math.max(1, rows[0].retry_after) : null;
+  }
+
+  /** Counts a failure per key in a fixed window that restarts once it has passed. */
+  async recordLoginFailure(keys: string[], windowSec: number): Promise<void> {
+    await this.dataSource.query(
+      `INSERT INTO login_failures (key, failures, window_started_at)
+       SELECT k, 1, clock_timestamp() FROM unnest($1::text[]) AS k
+       ON CONFLICT (key) DO UPDATE SET
+         failures = CASE WHEN login_failures.window_started_at <= clock_timestamp() - make_interval(secs => $2)
+                         THEN 1 ELSE login_failures.failures + 1 END,
+         window_started_at = CASE WHEN login_failures.window_started_at <= clock_timestamp() - make_interval(secs => $2)
+                                  THEN clock_timestamp() ELSE login_failures.window_started_at END`,
+      [keys, windowSec],
+    );
+  }
+
+  async clearLoginFailures(key: string): Promise<void> {
+    await this.dataSource.query('DELETE FROM login_failures WHERE key = $1', [key]);
+  }
+}

@@ -1,0 +1,31 @@
+/**
+ * Who is calling, resolved from a bearer credential on every request (so a disabled user or a
+ * changed role takes effect at once).
+ */
+export interface Principal {
+  kind: 'user' | 'api_key';
+  /** The user id, or the API key id. */
+  id: string;
+  /** The user behind the credential (the key's creator for an API key); null for external IdP users. */
+  userId: string | null;
+  username: string | null;
+  roles: string[];
+  permissions: ReadonlySet<string>;
+  /** How audit rows name this caller. */
+  actor: AuditActor;
+}
+
+export interface AuditActor {
+  type: 'user' | 'agent' | 'api_key' | 'system';
+  id: string | null;
+}
+
+export const SYSTEM_ACTOR: AuditActor = { type: 'system', id: null };
+
+/**
+ * The owner key of things a credential creates (agents, locks): an API key owns what it registers,
+ * a user owns what they register.
+ */
+export function ownerOf(principal: Principal): string {
+  return `${principal.kind}:${principal.id}`;
+}

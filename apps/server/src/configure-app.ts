@@ -1,0 +1,98 @@
+import { RequestMethod, type INestApplication } from '@nestjs/common';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import type { NextFunction, Request, Response } from 'express';
+import type { Logger } from 'pino';
+import { pinoHttp } from 'pino-http';
+import { HttpErrorFilter, sendError } from './common/http-error.filter';
+import { RequestContextStore } from './common/request-context';
+import { requestIdFrom } from './common/request-id';
+import { createValidationPipe } from './common/validation';
+import type { AppConfig } from './config/app-config';
+
+export const API_PREFIX = 'api/v1';
+
+/** Routes served outside /api/v1. */
+const UNPREFIXED = [
+  { path: 'health/live', method: RequestMethod.GET },
+  { path: 'health/ready', method: RequestMethod.GET },
+  { path: 'metrics', method: RequestMethod.GET },
+];
+
+/**
+ * Everything about the HTTP surface that main.ts and the e2e tests must share: prefix, body
+ * limits, request ids, logging, validation, the error filter, CORS, headers and OpenAPI.
+ */
+export function configureApp(app: NestExpressApplication, config: AppConfig, logger: Logger): INestApplication {
+  app.disable('x-powered-by');
+  app.set('trust proxy', config.trustProxy);
+  app.useBodyParser('json', { limit: config.bodyLimitBytes });
+  app.useBodyParser('urlencoded', { limit: config.bodyLimitBytes, extended: false });
+
+  app.use(
+    pinoHttp({
+      logger,
+      genReqId: (req, res) => {
+        const id = requestIdFrom(req.headers['x-request-id']);
+        res.setHeader('X-Request-Id', id);
+        return id;
+      },
+      customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info'),
+      customSuccessObject: (req, res, value: Record<string, unknown>) => ({
+        ...value,
+        principal_id: (req as Request & { user?: { id?: string } }).user?.id ?? null,
+        route: ((req as Request).route as { path?: string } | undefined)?.path ?? null,
+      }),
+      serializers: {
+        req: (req: { id: string; method: string; url: string }) => ({ id: req.id, method: req.method, url: req.url.split('?')[0] }),
+        res: (res: { statusCode: number }) => ({ status: res.statusCode }),
+      },
+      autoLogging: { ignore: (req) => req.url === '/health/live' || req.url === '/health/ready' },
+    }),
+  );
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    res.setHeader('Content-Security-Policy', "frame-ancestors 'none'");
+    res.setHeader('X-Frame-Options', 'DENY');
+    res.setHeader('Referrer-Policy', 'no-referrer');
+    RequestContextStore.run(
+      {
+        requestId: (req as Request & { id: string }).id,
+        ip: req.ip ?? null,
+        userAgent: req.headers['user-agent'] ?? null,
+        via: 'rest',
+      },
+      next,
+    );
+  });
+
+  app.enableCors({
+    origin: config.corsOrigins.length ? config.corsOrigins : false,
+    credentials: false,
+    exposedHeaders: ['X-Request-Id', 'Retry-After', 'RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset'],
+  });
+  app.setGlobalPrefix(API_PREFIX, { exclude: UNPREFIXED });
+  app.useGlobalPipes(createValidationPipe());
+  app.useGlobalFilters(new HttpErrorFilter(logger));
+
+  const document = SwaggerModule.createDocument(
+    app,
+    new DocumentBuilder()
+      .setTitle('AgentManager API')
+      .setDescription(
+        'Coordinates fleets of AI agents and workers. Errors use one body: ' +
+          '{status_code, code, message, details, request_id}. Every response carries X-Request-Id.',
+      )
+      .setVersion('1')
+      .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'A JWT access token or an API key' })
+      .build(),
+  );
+  SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json', useGlobalPrefix: false });
+
+  // Errors raised by express middleware before Nest's router (e.g. body-parser) end here.
+  app.use((err: unknown, req: Request, res: Response, next: NextFunction) => {
+    if (!err) return next();
+    sendError(req, res, err, logger);
+  });
+  return app;
+}

@@ -1,0 +1,54 @@
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { DataSource } from 'typeorm';
+import { createDataSource, migrations, runMigrations, startEmbeddedPostgres } from '../../../../libs/database/src';
+import type { AppConfig } from '../config/app-config';
+import { ENTITIES } from '../entities';
+
+export interface OpenDatabase {
+  dataSource: DataSource;
+  url: string;
+  /** Closes the pool, then stops embedded PostgreSQL if this process started it. */
+  close(): Promise<void>;
+}
+
+/**
+ * Connects to `DATABASE_URL`, or starts embedded PostgreSQL under `DATA_DIR/postgres` when it is
+ * unset, then applies pending migrations (under an advisory lock) unless told not to.
+ */
+export async function openDatabase(
+  config: AppConfig,
+  logger: Logger,
+  options: { migrate?: boolean } = {},
+): Promise<OpenDatabase> {
+  let url = config.databaseUrl;
+  let stopEmbedded: () => Promise<void> = async () => undefined;
+  if (!url) {
+    const embedded = await startEmbeddedPostgres(join(config.dataDir, 'postgres'), {
+      log: (message) => logger.info(message),
+    });
+    url = embedded.url;
+    stopEmbedded = embedded.stop;
+    logger.info({ data_dir: join(config.dataDir, 'postgres') }, 'embedded PostgreSQL is running');
+  }
+  const dataSource = createDataSource({ url, entities: ENTITIES, migrations, poolSize: config.dbPoolSize });
+  try {
+    await dataSource.initialize();
+    if (options.migrate !== false) {
+      const applied = await runMigrations(dataSource);
+      if (applied.length) logger.info({ migrations: applied }, 'applied migrations');
+    }
+  } catch (err) {
+    if (dataSource.isInitialized) await dataSource.destroy();
+    await stopEmbedded();
+    throw err;
+  }
+  return {
+    dataSource,
+    url,
+    close: async () => {
+      if (dataSource.isInitialized) await dataSource.destroy();
+      await stopEmbedded();
+    },
+  };
+}

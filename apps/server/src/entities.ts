@@ -1,0 +1,22 @@
+import { ApiKeyEntity } from './api-keys/api-key.entity';
+import { AuditChainHeadEntity, AuditEventEntity } from './audit/audit-event.entity';
+import { LoginFailureEntity } from './auth/login-failure.entity';
+import { RefreshTokenEntity } from './auth/refresh-token.entity';
+import { ApiKeyRoleEntity, UserRoleEntity } from './roles/role-grant.entity';
+import { RoleEntity } from './roles/role.entity';
+import { SystemSecretEntity } from './secrets/system-secret.entity';
+import { UserEntity } from './users/user.entity';
+
+/** Every entity the server maps; the data source and the migration generator read this list. */
+export const ENTITIES = [
+  SystemSecretEntity,
+  UserEntity,
+  RoleEntity,
+  UserRoleEntity,
+  ApiKeyEntity,
+  ApiKeyRoleEntity,
+  RefreshTokenEntity,
+  LoginFailureEntity,
+  AuditEventEntity,
+  AuditChainHeadEntity,
+];

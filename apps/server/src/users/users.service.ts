@@ -1,0 +1,189 @@
+import { Injectable, type OnApplicationBootstrap } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { DataSource, EntityManager } from 'typeorm';
+import { inTransaction, isUniqueViolation } from '../../../../libs/database/src';
+import { AuditService } from '../audit/audit.service';
+import { AuthRepository } from '../auth/auth.repository';
+import { PasswordHasher } from '../auth/password-hasher';
+import { SYSTEM_ACTOR, type Principal } from '../auth/principal';
+import { DomainError, notFound, validationFailed } from '../common/errors';
+import { InjectLogger } from '../common/logger.module';
+import { decodeCursor, page } from '../common/pagination';
+import type { AppConfig } from '../config/app-config';
+import { InjectConfig } from '../config/config.module';
+import type { CreateUserDto, ListUsersQueryDto, UpdateUserDto, UserDto, UserListDto } from './dto/user.dto';
+import { UsersRepository, type UserRow } from './users.repository';
+
+const FIRST_ADMIN_LOCK = 7_316_002;
+
+function toDto(row: UserRow): UserDto {
+  return {
+    id: row.id,
+    username: row.username,
+    email: row.email,
+    roles: row.roles,
+    disabled: row.disabled,
+    created_at: row.created_at.toISOString(),
+    updated_at: row.updated_at.toISOString(),
+  };
+}
+
+@Injectable()
+export class UsersService implements OnApplicationBootstrap {
+  constructor(
+    @InjectConfig() private readonly config: AppConfig,
+    @InjectDataSource() private readonly dataSource: DataSource,
+    @InjectLogger() private readonly logger: Logger,
+    private readonly users: UsersRepository,
+    private readonly auth: AuthRepository,
+    private readonly hasher: PasswordHasher,
+    private readonly audit: AuditService,
+  ) {}
+
+  /** Creates the first admin when there are no users at all (once, even with many instances starting). */
+  async onApplicationBootstrap(): Promise<void> {
+    const generated = this.config.adminPassword ? undefined : randomBytes(18).toString('base64url');
+    const password = this.config.adminPassword ?? generated ?? '';
+    const created = await inTransaction(this.dataSource, async (manager) => {
+      await manager.query('SELECT pg_advisory_xact_lock($1)', [FIRST_ADMIN_LOCK]);
+      if ((await this.users.count(manager)) > 0) return false;
+      const username = this.config.adminUsername.toLowerCase();
+      const id = await this.users.insert(manager, {
+        username,
+        email: this.config.adminEmail,
+        passwordHash: await this.hasher.hash(password),
+        disabled: false,
+      });
+      await this.users.replaceRoles(manager, id, ['admin']);
+      await this.audit.record(manager, {
+        actor: SYSTEM_ACTOR,
+        action: 'user.create',
+        resourceType: 'user',
+        resourceId: id,
+        details: { username, roles: ['admin'], reason: 'first_admin' },
+      });
+      return true;
+    });
+    if (created && generated) {
+      // Printed once, to the console only: it is not stored anywhere in clear.
+      process.stdout.write(
+        `\n  AgentManager created the first admin.\n    username: ${this.config.adminUsername.toLowerCase()}\n    password: ${generated}\n  Log in and change it (PATCH /api/v1/users/{id}); it will not be shown again.\n\n`,
+      );
+    } else if (created) {
+      this.logger.info({ username: this.config.adminUsername }, 'created the first admin from ADMIN_USERNAME/ADMIN_PASSWORD');
+    }
+  }
+
+  async list(query: ListUsersQueryDto): Promise<UserListDto> {
+    const after = decodeCursor(query.cursor, 2) as [string, string] | undefined;
+    const rows = await this.users.list({ username: query.username, role: query.role }, query.limit + 1, after);
+    const { items, nextCursor } = page(rows, query.limit, (r) => [r.created_at.toISOString(), r.id]);
+    return { users: items.map(toDto), next_cursor: nextCursor };
+  }
+
+  async get(id: string): Promise<UserDto> {
+    const row = await this.users.findById(id);
+    if (!row) throw notFound('User', id);
+    return toDto(row);
+  }
+
+  async create(principal: Principal, body: CreateUserDto): Promise<UserDto> {
+    const roles = [...new Set(body.roles ?? ['viewer'])];
+    const passwordHash = await this.hasher.hash(body.password);
+    const username = body.username.toLowerCase();
+    try {
+      return await inTransaction(this.dataSource, async (manager) => {
+        await this.assertRolesExist(manager, roles);
+        const id = await this.users.insert(manager, {
+          username,
+          email: body.email ?? null,
+          passwordHash,
+          disabled: body.disabled ?? false,
+        });
+        await this.users.replaceRoles(manager, id, roles);
+        await this.audit.record(manager, {
+          actor: principal.actor,
+          action: 'user.create',
+          resourceType: 'user',
+          resourceId: id,
+          details: { username, roles, disabled: body.disabled ?? false },
+        });
+        return toDto((await this.users.findById(id, manager)) as UserRow);
+      });
+    } catch (err) {
+      if (isUniqueViolation(err)) {
+        throw new DomainError('already_exists', `A user named ${username} already exists`, { field: 'username' });
+      }
+      throw err;
+    }
+  }
+
+  async update(principal: Principal, id: string, body: UpdateUserDto): Promise<UserDto> {
+    if (body.username !== undefined) {
+      throw validationFailed([{ field: 'username', errors: ['username cannot be changed'] }]);
+    }
+    const passwordHash = body.password !== undefined ? await this.hasher.hash(body.password) : undefined;
+    return inTransaction(this.dataSource, async (manager) => {
+      const before = await this.users.findById(id, manager);
+      if (!before) throw notFound('User', id);
+      const roles = body.roles ? [...new Set(body.roles)] : undefined;
+      if (roles) await this.assertRolesExist(manager, roles);
+      const losesAdmin =
+        (roles !== undefined && before.roles.includes('admin') && !roles.includes('admin')) || body.disabled === true;
+      if (losesAdmin) await this.assertAnotherAdminRemains(manager, id);
+      await this.users.update(manager, id, { email: body.email, passwordHash, disabled: body.disabled });
+      if (roles) await this.users.replaceRoles(manager, id, roles);
+      // A new password or a disabled account ends every session at once.
+      if (passwordHash !== undefined || body.disabled === true) await this.auth.revokeAllForUser(manager, id);
+      const changed = Object.keys(body).filter((k) => k !== 'password');
+      await this.audit.record(manager, {
+        actor: principal.actor,
+        action: 'user.update',
+        resourceType: 'user',
+        resourceId: id,
+        details: {
+          changed: body.password !== undefined ? [...changed, 'password_changed'] : changed,
+          ...(roles ? { roles_before: before.roles, roles_after: roles } : {}),
+          ...(body.disabled !== undefined ? { disabled: body.disabled } : {}),
+        },
+      });
+      return toDto((await this.users.findById(id, manager)) as UserRow);
+    });
+  }
+
+  async remove(principal: Principal, id: string): Promise<void> {
+    await inTransaction(this.dataSource, async (manager) => {
+      const before = await this.users.findById(id, manager);
+      if (!before) throw notFound('User', id);
+      if (principal.userId === id && principal.kind === 'user') {
+        throw new DomainError('conflict', 'You cannot delete yourself');
+      }
+      if (before.roles.includes('admin')) await this.assertAnotherAdminRemains(manager, id);
+      await this.users.delete(manager, id);
+      await this.audit.record(manager, {
+        actor: principal.actor,
+        action: 'user.delete',
+        resourceType: 'user',
+        resourceId: id,
+        details: { username: before.username },
+      });
+    });
+  }
+
+  private async assertRolesExist(manager: EntityManager, roles: string[]): Promise<void> {
+    const existing = new Set(await this.users.existingRoles(manager, roles));
+    const unknown = roles.filter((r) => !existing.has(r));
+    if (unknown.length) {
+      throw validationFailed([{ field: 'roles', errors: unknown.map((r) => `unknown role: ${r}`) }]);
+    }
+  }
+
+  private async assertAnotherAdminRemains(manager: EntityManager, userId: string): Promise<void> {
+    const admins = await this.users.lockEnabledAdmins(manager);
+    if (!admins.some((a) => a !== userId)) {
+      throw new DomainError('conflict', 'This would leave no enabled admin');
+    }
+  }
+}

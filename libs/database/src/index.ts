@@ -1,0 +1,5 @@
+export * from './data-source';
+export * from './embedded-postgres';
+export * from './migrate';
+export * from './transaction';
+export { migrations } from './migrations';

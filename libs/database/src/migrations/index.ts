@@ -1,0 +1,5 @@
+import { Foundation1795334016542 } from './1795334016542-Foundation';
+
+// Applied in this order. A landed migration is never edited: add a new one.
+// eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
+export const migrations: Function[] = [Foundation1795334016542];
