@@ -96,7 +96,18 @@ export class AuthService {
     const outcome = await inTransaction(this.dataSource, async (manager) => {
       const row = await this.repository.lockRefreshToken(manager, sha256Hex(token));
       if (!row) return { error: 'The refresh token is invalid' } as const;
-      if (row.spent_at || row.revoked_at) {
+      if (row.revoked_at) {
+        await this.audit.record(manager, {
+          actor: { type: 'user', id: row.user_id },
+          action: 'auth.refresh',
+          resourceType: 'refresh_token_family',
+          resourceId: row.family_id,
+          outcome: 'denied',
+          details: { reason: 'revoked' },
+        });
+        return { error: 'The refresh token has been revoked' } as const;
+      }
+      if (row.spent_at) {
         const revoked = await this.repository.revokeFamily(manager, row.family_id);
         await this.audit.record(manager, {
           actor: { type: 'user', id: row.user_id },

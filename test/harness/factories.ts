@@ -1,0 +1,62 @@
+import { randomBytes } from 'node:crypto';
+import { ADMIN_PASSWORD, type TestApp } from './test-app';
+
+export interface Session {
+  id: string;
+  username: string;
+  password: string;
+  accessToken: string;
+  refreshToken: string;
+  auth: { Authorization: string };
+}
+
+export function uniqueName(prefix: string): string {
+  return `${prefix}-${randomBytes(4).toString('hex')}`;
+}
+
+export async function login(app: TestApp, username: string, password: string): Promise<Session> {
+  const res = await app.http.post('/api/v1/auth/login').send({ username, password });
+  if (res.status !== 200) throw new Error(`login as ${username} failed: ${res.status} ${JSON.stringify(res.body)}`);
+  const me = await app.http.get('/api/v1/auth/me').set('Authorization', `Bearer ${res.body.access_token}`);
+  return {
+    id: me.body.id,
+    username,
+    password,
+    accessToken: res.body.access_token,
+    refreshToken: res.body.refresh_token,
+    auth: { Authorization: `Bearer ${res.body.access_token}` },
+  };
+}
+
+export function loginAdmin(app: TestApp): Promise<Session> {
+  return login(app, 'admin', ADMIN_PASSWORD);
+}
+
+/** Creates a user with the given roles (through the admin API) and logs in as them. */
+export async function createUser(app: TestApp, admin: Session, roles: string[], extra: Record<string, unknown> = {}): Promise<Session> {
+  const username = uniqueName('user');
+  const password = `pw-${randomBytes(8).toString('hex')}`;
+  const res = await app.http.post('/api/v1/users').set(admin.auth).send({ username, password, roles, ...extra });
+  if (res.status !== 201) throw new Error(`creating a user failed: ${res.status} ${JSON.stringify(res.body)}`);
+  return login(app, username, password);
+}
+
+/** Creates an API key with the given roles; returns its id and secret as an auth header. */
+export async function createApiKey(
+  app: TestApp,
+  creator: Session,
+  roles: string[],
+): Promise<{ id: string; key: string; auth: { Authorization: string } }> {
+  const res = await app.http.post('/api/v1/api-keys').set(creator.auth).send({ name: uniqueName('key'), roles });
+  if (res.status !== 201) throw new Error(`creating an API key failed: ${res.status} ${JSON.stringify(res.body)}`);
+  return { id: res.body.id, key: res.body.key, auth: { Authorization: `Bearer ${res.body.key}` } };
+}
+
+/** Asserts the API.md error body. */
+export function expectError(res: { status: number; body: Record<string, unknown>; headers: Record<string, string> }, status: number, code: string): void {
+  expect({ status: res.status, code: res.body.code }).toEqual({ status, code });
+  expect(res.body.status_code).toBe(status);
+  expect(typeof res.body.message).toBe('string');
+  expect(res.body.details).toEqual(expect.any(Object));
+  expect(res.body.request_id).toBe(res.headers['x-request-id']);
+}
