@@ -2,6 +2,7 @@ import { Module, type DynamicModule } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import type { Logger } from 'pino';
 import type { DataSource } from 'typeorm';
+import { AgentsModule } from './agents/agents.module';
 import { AuditModule } from './audit/audit.module';
 import { AuthModule } from './auth/auth.module';
 import { LoggerModule } from './common/logger.module';
@@ -34,6 +35,7 @@ export class AppModule {
         AuditModule,
         AuthModule,
         UsersModule,
+        AgentsModule,
         HealthModule,
       ],
     };

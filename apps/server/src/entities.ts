@@ -1,3 +1,4 @@
+import { AgentEntity } from './agents/agent.entity';
 import { ApiKeyEntity } from './api-keys/api-key.entity';
 import { AuditChainHeadEntity, AuditEventEntity } from './audit/audit-event.entity';
 import { LoginFailureEntity } from './auth/login-failure.entity';
@@ -5,6 +6,7 @@ import { RefreshTokenEntity } from './auth/refresh-token.entity';
 import { ApiKeyRoleEntity, UserRoleEntity } from './roles/role-grant.entity';
 import { RoleEntity } from './roles/role.entity';
 import { SystemSecretEntity } from './secrets/system-secret.entity';
+import { IdempotencyKeyEntity, TaskEntity, TaskLogEntity } from './tasks/task.entity';
 import { UserEntity } from './users/user.entity';
 
 /** Every entity the server maps; the data source and the migration generator read this list. */
@@ -19,4 +21,8 @@ export const ENTITIES = [
   LoginFailureEntity,
   AuditEventEntity,
   AuditChainHeadEntity,
+  AgentEntity,
+  TaskEntity,
+  TaskLogEntity,
+  IdempotencyKeyEntity,
 ];

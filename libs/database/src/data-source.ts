@@ -19,6 +19,9 @@ export function dataSourceOptions(options: DatabaseOptions): DataSourceOptions {
     migrations: options.migrations,
     migrationsTableName: 'schema_migrations',
     synchronize: false,
+    // gen_random_uuid() is built into PostgreSQL 13+; never try to CREATE EXTENSION at connect.
+    uuidExtension: 'pgcrypto',
+    installExtensions: false,
     migrationsRun: false,
     logging: false,
     extra: {

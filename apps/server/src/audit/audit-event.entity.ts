@@ -1,10 +1,12 @@
-import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
+import { Check, Column, Entity, Index, PrimaryColumn } from 'typeorm';
 
 /**
  * One row of the append-only audit trail. `hash = sha256(prev_hash | seq | canonical(row))`; a
  * trigger refuses UPDATE, DELETE and TRUNCATE.
  */
 @Entity('audit_events')
+@Check('ck_audit_events_outcome', `outcome IN ('success', 'denied', 'error')`)
+@Check('ck_audit_events_actor_type', `actor_type IN ('user', 'agent', 'api_key', 'system')`)
 @Index('idx_audit_events_action', ['action', 'seq'])
 @Index('idx_audit_events_resource', ['resourceType', 'resourceId', 'seq'])
 @Index('idx_audit_events_actor', ['actorId', 'seq'])

@@ -29,3 +29,8 @@ export const SYSTEM_ACTOR: AuditActor = { type: 'system', id: null };
 export function ownerOf(principal: Principal): string {
   return `${principal.kind}:${principal.id}`;
 }
+
+/** Admins may act on anyone's agents, locks and tasks. */
+export function isAdmin(principal: Principal): boolean {
+  return principal.permissions.has('*');
+}

@@ -1,4 +1,4 @@
-import { Column, CreateDateColumn, Entity, Index, JoinColumn, ManyToOne, PrimaryColumn } from 'typeorm';
+import { PrimaryGeneratedColumn, Column, CreateDateColumn, Entity, Index, JoinColumn, ManyToOne, PrimaryColumn } from 'typeorm';
 import { UserEntity } from '../users/user.entity';
 
 /**
@@ -9,7 +9,7 @@ import { UserEntity } from '../users/user.entity';
 @Index('idx_refresh_tokens_family', ['familyId'])
 @Index('idx_refresh_tokens_user', ['userId'])
 export class RefreshTokenEntity {
-  @PrimaryColumn({ type: 'uuid', default: () => 'gen_random_uuid()' })
+  @PrimaryGeneratedColumn('uuid')
   id: string;
 
   @Column({ name: 'user_id', type: 'uuid' })

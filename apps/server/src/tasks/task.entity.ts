@@ -1,0 +1,187 @@
+import {
+  Check,
+  Column,
+  CreateDateColumn,
+  Entity,
+  Index,
+  JoinColumn,
+  ManyToOne,
+  PrimaryColumn,
+  PrimaryGeneratedColumn,
+  UpdateDateColumn,
+} from 'typeorm';
+import { AgentEntity } from '../agents/agent.entity';
+
+export type TaskStatus = 'pending' | 'ready' | 'running' | 'completed' | 'retrying' | 'failed' | 'cancelled';
+export type TaskPriority = 'high' | 'medium' | 'low';
+
+/**
+ * Stored as a number so the claim orders by (priority, created_at, id), all ascending, which one
+ * plain btree index serves: lower runs first.
+ */
+export const PRIORITY_RANK: Record<TaskPriority, number> = { high: 1, medium: 2, low: 3 };
+export const PRIORITY_NAME: Record<number, TaskPriority> = { 1: 'high', 2: 'medium', 3: 'low' };
+
+@Entity('tasks')
+// The claim's index: only claimable rows, in claim order (priority, then oldest). It stays small
+// however large the completed history grows, so the claim cost stays flat.
+@Index('idx_tasks_claimable', ['priority', 'createdAt', 'id'], { where: `status = 'ready'` })
+@Index('idx_tasks_running_lease', ['leaseExpiresAt'], { where: `status = 'running'` })
+@Index('idx_tasks_assigned_agent', ['assignedAgent'], { where: `status = 'running'` })
+@Index('idx_tasks_waiting', ['status', 'nextAttemptAt'], { where: `status IN ('pending', 'retrying')` })
+@Index('idx_tasks_created', ['createdAt', 'id'])
+@Index('idx_tasks_status_type', ['status', 'type'])
+@Index('idx_tasks_workflow', ['workflowId'])
+@Index('idx_tasks_run', ['runId'])
+// Hand-written in the migration (TypeORM cannot declare GIN): idx_tasks_depends_on_gin ON tasks USING gin (depends_on).
+@Check('ck_tasks_status', `status IN ('pending', 'ready', 'running', 'completed', 'retrying', 'failed', 'cancelled')`)
+export class TaskEntity {
+  @PrimaryGeneratedColumn('uuid')
+  id: string;
+
+  @Column({ type: 'text' })
+  type: string;
+
+  @Column({ type: 'text' })
+  status: TaskStatus;
+
+  @Column({ type: 'smallint' })
+  priority: number;
+
+  @Column({ type: 'jsonb', default: () => "'{}'" })
+  payload: unknown;
+
+  @Column({ name: 'required_capabilities', type: 'text', array: true })
+  requiredCapabilities: string[];
+
+  @Column({ type: 'double precision', default: 0 })
+  progress: number;
+
+  /** The fencing token: incremented by every claim; progress/complete/fail must present it. */
+  @Column({ type: 'integer', default: 0 })
+  attempt: number;
+
+  @Column({ name: 'max_attempts', type: 'integer' })
+  maxAttempts: number;
+
+  @Column({ name: 'assigned_agent', type: 'uuid', nullable: true })
+  assignedAgent: string | null;
+
+  @ManyToOne(() => AgentEntity, { onDelete: 'SET NULL' })
+  @JoinColumn({ name: 'assigned_agent' })
+  agent?: AgentEntity;
+
+  @Column({ name: 'lease_expires_at', type: 'timestamptz', nullable: true })
+  leaseExpiresAt: Date | null;
+
+  /** Seconds one attempt may run before it counts as failed. */
+  @Column({ name: 'timeout_sec', type: 'integer' })
+  timeoutSec: number;
+
+  @Column({ name: 'depends_on', type: 'uuid', array: true, default: () => "'{}'" })
+  dependsOn: string[];
+
+  @Column({ name: 'file_dependencies', type: 'jsonb', default: () => "'[]'" })
+  fileDependencies: { path: string; access: string }[];
+
+  @Column({ name: 'pipeline_id', type: 'uuid', nullable: true })
+  pipelineId: string | null;
+
+  @Column({ name: 'run_id', type: 'uuid', nullable: true })
+  runId: string | null;
+
+  @Column({ type: 'text', nullable: true })
+  stage: string | null;
+
+  @Column({ name: 'workflow_id', type: 'uuid', nullable: true })
+  workflowId: string | null;
+
+  /** The task's key inside its workflow graph. */
+  @Column({ type: 'text', nullable: true })
+  key: string | null;
+
+  @Column({ type: 'jsonb', nullable: true })
+  result: unknown;
+
+  @Column({ type: 'jsonb', nullable: true })
+  error: unknown;
+
+  @Column({ name: 'ra_history', type: 'jsonb', nullable: true })
+  raHistory: unknown;
+
+  @Column({ name: 'execution_time', type: 'double precision', nullable: true })
+  executionTime: number | null;
+
+  @Column({ type: 'jsonb', default: () => "'{}'" })
+  metadata: Record<string, unknown>;
+
+  /** Who submitted it: 'user:<id>' or 'api_key:<id>'. */
+  @Column({ name: 'created_by', type: 'text' })
+  createdBy: string;
+
+  @Column({ name: 'run_at', type: 'timestamptz', nullable: true })
+  runAt: Date | null;
+
+  @Column({ name: 'next_attempt_at', type: 'timestamptz', nullable: true })
+  nextAttemptAt: Date | null;
+
+  @Column({ name: 'started_at', type: 'timestamptz', nullable: true })
+  startedAt: Date | null;
+
+  @Column({ name: 'completed_at', type: 'timestamptz', nullable: true })
+  completedAt: Date | null;
+
+  @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
+  createdAt: Date;
+
+  @UpdateDateColumn({ name: 'updated_at', type: 'timestamptz' })
+  updatedAt: Date;
+}
+
+/** A log line reported with progress (or by the server about an attempt). */
+@Entity('task_logs')
+@Index('idx_task_logs_task', ['taskId', 'id'])
+export class TaskLogEntity {
+  @PrimaryGeneratedColumn('identity', { type: 'bigint' })
+  id: string;
+
+  @Column({ name: 'task_id', type: 'uuid' })
+  taskId: string;
+
+  @ManyToOne(() => TaskEntity, { onDelete: 'CASCADE' })
+  @JoinColumn({ name: 'task_id' })
+  task?: TaskEntity;
+
+  @Column({ type: 'integer' })
+  attempt: number;
+
+  @Column({ type: 'text' })
+  level: string;
+
+  @Column({ type: 'text' })
+  message: string;
+
+  @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
+  createdAt: Date;
+}
+
+/** Create requests replayed by Idempotency-Key: same key + same body → the stored response. */
+@Entity('idempotency_keys')
+export class IdempotencyKeyEntity {
+  /** `<owner>|<route>|<Idempotency-Key>` */
+  @PrimaryColumn({ type: 'text' })
+  scope: string;
+
+  @Column({ name: 'request_hash', type: 'text' })
+  requestHash: string;
+
+  @Column({ name: 'status_code', type: 'integer' })
+  statusCode: number;
+
+  /** The original response body, replayed verbatim. */
+  @Column({ type: 'jsonb' })
+  response: unknown;
+
+  @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
+  createdAt: Date;
+}
