@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
+import { rows } from '../../../../libs/database/src';
 import type { AgentStatus, AgentType } from './agent.entity';
 
 export interface AgentRow {
@@ -120,7 +121,8 @@ export class AgentsRepository {
    * their ids; SKIP LOCKED leaves rows another transaction is updating to the next sweep.
    */
   async markSilentOffline(manager: EntityManager, offlineAfterSec: number): Promise<string[]> {
-    const rows = await manager.query<{ id: string }[]>(
+    const marked = await rows<{ id: string }>(
+      manager,
       `UPDATE agents SET status = 'offline', updated_at = clock_timestamp()
         WHERE id IN (SELECT id FROM agents
                       WHERE status IN ('active', 'draining')
@@ -129,18 +131,19 @@ export class AgentsRepository {
         RETURNING id`,
       [offlineAfterSec],
     );
-    return rows.map((r) => r.id);
+    return marked.map((r) => r.id);
   }
 
   /** Extends every live lease the agent holds (never revives one that already lapsed). */
   async extendLeases(manager: EntityManager, agentId: string, leaseSec: number): Promise<number> {
-    const rows = await manager.query<{ id: string }[]>(
+    const extended = await rows<{ id: string }>(
+      manager,
       `UPDATE tasks SET lease_expires_at = clock_timestamp() + make_interval(secs => $2), updated_at = clock_timestamp()
         WHERE assigned_agent = $1 AND status = 'running' AND lease_expires_at > clock_timestamp()
         RETURNING id`,
       [agentId, leaseSec],
     );
-    return rows.length;
+    return extended.length;
   }
 
   async serverTime(): Promise<Date> {

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
+import { rows } from '../../../../libs/database/src';
 import type { ChainedFields } from './audit-chain';
 
 export interface AuditRow {
@@ -31,6 +32,8 @@ export interface AuditFilter {
   to?: Date;
 }
 
+// `seq` is read as text (bigint exceeds a JS number's exact range), so ORDER BY must name the
+// table's column, `audit_events.seq`: a bare `seq` would sort the text alias (1, 10, 2, ...).
 const COLUMNS = `seq::text AS seq, id, occurred_at, actor_type, actor_id, action, resource_type, resource_id,
   outcome, ip, user_agent, request_id, details, prev_hash, hash`;
 
@@ -55,41 +58,58 @@ export class AuditRepository {
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
   /**
-   * Appends one row in the caller's transaction. The head row's lock (held until commit) makes
-   * appends take turns, so each row links to the one committed before it and `seq` has no gaps.
-   * The database computes the hash from the tip it locked; `canonical` is the row's fixed form.
+   * Appends rows in the caller's transaction, in one statement. The head row's lock (held until
+   * commit) makes appends take turns, so each row links to the one committed before it and `seq`
+   * has no gaps. The database chains the hashes from the tip it locked (a recursive CTE walks the
+   * new rows in order); `canonical` is each row's fixed form (see audit-chain.ts).
    */
-  async append(manager: EntityManager, f: ChainedFields, canonical: string): Promise<string> {
-    const rows = await manager.query<{ seq: string }[]>(
-      `WITH head AS (
-         SELECT last_seq + 1 AS seq, last_hash FROM audit_chain_head WHERE id = 1 FOR UPDATE
+  async append(manager: EntityManager, entries: { fields: ChainedFields; canonical: string }[]): Promise<string[]> {
+    const col = <K extends keyof ChainedFields>(k: K) => entries.map((r) => r.fields[k]);
+    const result = await rows<{ seqs: string[] }>(manager, 
+      `WITH RECURSIVE head AS (
+         SELECT last_seq, last_hash FROM audit_chain_head WHERE id = 1 FOR UPDATE
+       ), input AS (
+         SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                              $8::text[], $9::text[], $10::text[], $11::text[], $12::jsonb[], $13::text[])
+                  WITH ORDINALITY AS x(id, occurred_at, actor_type, actor_id, action, resource_type, resource_id,
+                                       outcome, ip, user_agent, request_id, details, canonical, ord)
+       ), chain AS (
+         SELECT i.ord, h.last_seq + 1 AS seq, h.last_hash AS prev_hash,
+                encode(sha256(convert_to(h.last_hash || '|' || (h.last_seq + 1)::text || '|' || i.canonical, 'UTF8')), 'hex') AS hash
+           FROM head h JOIN input i ON i.ord = 1
+         UNION ALL
+         SELECT i.ord, c.seq + 1, c.hash,
+                encode(sha256(convert_to(c.hash || '|' || (c.seq + 1)::text || '|' || i.canonical, 'UTF8')), 'hex')
+           FROM chain c JOIN input i ON i.ord = c.ord + 1
        ), ins AS (
          INSERT INTO audit_events (seq, id, occurred_at, actor_type, actor_id, action, resource_type, resource_id,
                                    outcome, ip, user_agent, request_id, details, prev_hash, hash)
-         SELECT head.seq, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb, head.last_hash,
-                encode(sha256(convert_to(head.last_hash || '|' || head.seq::text || '|' || $13, 'UTF8')), 'hex')
-         FROM head
+         SELECT c.seq, i.id, i.occurred_at, i.actor_type, i.actor_id, i.action, i.resource_type, i.resource_id,
+                i.outcome, i.ip, i.user_agent, i.request_id, i.details, c.prev_hash, c.hash
+           FROM chain c JOIN input i ON i.ord = c.ord
          RETURNING seq, hash
+       ), tip AS (
+         SELECT seq, hash FROM ins ORDER BY seq DESC LIMIT 1
        )
-       UPDATE audit_chain_head h SET last_seq = ins.seq, last_hash = ins.hash FROM ins WHERE h.id = 1
-       RETURNING ins.seq::text AS seq`,
+       UPDATE audit_chain_head h SET last_seq = tip.seq, last_hash = tip.hash FROM tip WHERE h.id = 1
+       RETURNING (SELECT array_agg(seq::text ORDER BY seq) FROM ins) AS seqs`,
       [
-        f.id,
-        f.occurredAt,
-        f.actorType,
-        f.actorId,
-        f.action,
-        f.resourceType,
-        f.resourceId,
-        f.outcome,
-        f.ip,
-        f.userAgent,
-        f.requestId,
-        JSON.stringify(f.details),
-        canonical,
+        col('id'),
+        col('occurredAt'),
+        col('actorType'),
+        col('actorId'),
+        col('action'),
+        col('resourceType'),
+        col('resourceId'),
+        col('outcome'),
+        col('ip'),
+        col('userAgent'),
+        col('requestId'),
+        entries.map((r) => JSON.stringify(r.fields.details)),
+        entries.map((r) => r.canonical),
       ],
     );
-    return rows[0].seq;
+    return result[0].seqs;
   }
 
   /** Newest first; `beforeSeq` is the keyset cursor. */
@@ -103,7 +123,7 @@ export class AuditRepository {
     params.push(limit);
     return await this.dataSource.query<AuditRow[]>(
       `SELECT ${COLUMNS} FROM audit_events ${clauses.length ? `WHERE ${clauses.join(' AND ')}` : ''}
-       ORDER BY seq DESC LIMIT $${params.length}`,
+       ORDER BY audit_events.seq DESC LIMIT $${params.length}`,
       params,
     );
   }
@@ -118,7 +138,7 @@ export class AuditRepository {
       clauses.push(`seq > $${params.length}`);
       params.push(batchSize);
       const rows = await this.dataSource.query<AuditRow[]>(
-        `SELECT ${COLUMNS} FROM audit_events WHERE ${clauses.join(' AND ')} ORDER BY seq ASC LIMIT $${params.length}`,
+        `SELECT ${COLUMNS} FROM audit_events WHERE ${clauses.join(' AND ')} ORDER BY audit_events.seq ASC LIMIT $${params.length}`,
         params,
       );
       for (const row of rows) yield row;

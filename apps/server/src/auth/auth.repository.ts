@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
+import { rows } from '../../../../libs/database/src';
 
 export interface UserCredentials {
   id: string;
@@ -124,11 +125,12 @@ export class AuthRepository {
   }
 
   async revokeFamily(manager: EntityManager, familyId: string): Promise<number> {
-    const rows = await manager.query<{ id: string }[]>(
+    const revoked = await rows<{ id: string }>(
+      manager,
       'UPDATE refresh_tokens SET revoked_at = clock_timestamp() WHERE family_id = $1 AND revoked_at IS NULL RETURNING id',
       [familyId],
     );
-    return rows.length;
+    return revoked.length;
   }
 
   async revokeAllForUser(manager: EntityManager, userId: string): Promise<void> {

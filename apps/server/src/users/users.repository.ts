@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
+import { rows } from '../../../../libs/database/src';
 
 export interface UserRow {
   id: string;
@@ -85,8 +86,8 @@ export class UsersRepository {
   }
 
   async delete(manager: EntityManager, id: string): Promise<boolean> {
-    const rows = await manager.query<{ id: string }[]>('DELETE FROM users WHERE id = $1 RETURNING id', [id]);
-    return rows.length > 0;
+    const deleted = await rows<{ id: string }>(manager, 'DELETE FROM users WHERE id = $1 RETURNING id', [id]);
+    return deleted.length > 0;
   }
 
   async existingRoles(manager: EntityManager, roles: string[]): Promise<string[]> {
