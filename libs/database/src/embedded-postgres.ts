@@ -100,7 +100,9 @@ export async function startEmbeddedPostgres(
     password: credentials.password,
     port,
     persistent: true,
-    createPostgresUser: true,
+    // PostgreSQL refuses to run as root: as root, run it as a `postgres` OS user (created if
+    // missing); as anyone else, run it as ourselves.
+    createPostgresUser: process.getuid?.() === 0,
     authMethod: 'scram-sha-256',
     postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'max_connections=200'],
     onLog: () => undefined,
