@@ -3,13 +3,18 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import type { Logger } from 'pino';
 import type { DataSource } from 'typeorm';
 import { AgentsModule } from './agents/agents.module';
+import { ApiKeysModule } from './api-keys/api-keys.module';
 import { AuditModule } from './audit/audit.module';
 import { AuthModule } from './auth/auth.module';
 import { LoggerModule } from './common/logger.module';
 import type { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
+import { FileLocksModule } from './file-locks/file-locks.module';
 import { HealthModule } from './health/health.module';
+import { RolesModule } from './roles/roles.module';
+import { NotificationsModule } from './notifications/notifications.module';
 import { SecretsModule } from './secrets/secrets.module';
+import { TasksModule } from './tasks/tasks.module';
 import { UsersModule } from './users/users.module';
 
 export interface AppDependencies {
@@ -32,10 +37,15 @@ export class AppModule {
           dataSourceFactory: async () => deps.dataSource,
         }),
         SecretsModule,
+        NotificationsModule,
         AuditModule,
         AuthModule,
         UsersModule,
+        RolesModule,
+        ApiKeysModule,
         AgentsModule,
+        FileLocksModule,
+        TasksModule,
         HealthModule,
       ],
     };

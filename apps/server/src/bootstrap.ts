@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { AppModule } from './app.module';
 import { PinoNestLogger } from './common/logger';
 import type { AppConfig } from './config/app-config';
-import { configureApp } from './configure-app';
+import { configureApp, registerNotFoundFallback } from './configure-app';
 import { openDatabase, type OpenDatabase } from './database/open-database';
 
 export interface ServerApp {
@@ -24,6 +24,10 @@ export async function createServerApp(config: AppConfig, logger: Logger): Promis
       abortOnError: false,
     });
     configureApp(app, config, logger);
+    // Routes, lifecycle hooks (e.g. the first admin) and then the catch-all 404 behind them.
+    // Anything that must precede the routes (middleware, adapters) belongs in configureApp.
+    await app.init();
+    registerNotFoundFallback(app, logger);
     let closed = false;
     return {
       app,

@@ -4,6 +4,7 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { NextFunction, Request, Response } from 'express';
 import type { Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
+import { DomainError } from './common/errors';
 import { HttpErrorFilter, sendError } from './common/http-error.filter';
 import { RequestContextStore } from './common/request-context';
 import { requestIdFrom } from './common/request-id';
@@ -13,7 +14,7 @@ import type { AppConfig } from './config/app-config';
 export const API_PREFIX = 'api/v1';
 
 /** Routes served outside /api/v1. */
-const UNPREFIXED = [
+export const UNPREFIXED = [
   { path: 'health/live', method: RequestMethod.GET },
   { path: 'health/ready', method: RequestMethod.GET },
   { path: 'metrics', method: RequestMethod.GET },
@@ -95,4 +96,12 @@ export function configureApp(app: NestExpressApplication, config: AppConfig, log
     sendError(req, res, err, logger);
   });
   return app;
+}
+
+/**
+ * Call after `app.init()`, so it lands behind every route. Nest answers unknown paths under
+ * /api/v1 itself; without this, any other unknown path would get express's HTML 404.
+ */
+export function registerNotFoundFallback(app: NestExpressApplication, logger: Logger): void {
+  app.use((req: Request, res: Response) => sendError(req, res, new DomainError('not_found', 'No such route'), logger));
 }

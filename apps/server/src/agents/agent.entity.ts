@@ -1,4 +1,4 @@
-import { PrimaryGeneratedColumn, Check, Column, CreateDateColumn, Entity, Index, PrimaryColumn, Unique, UpdateDateColumn } from 'typeorm';
+import { Check, Column, CreateDateColumn, Entity, Index, Unique, UpdateDateColumn, PrimaryGeneratedColumn } from 'typeorm';
 
 export type AgentType = 'worker' | 'orchestrator' | 'validator';
 export type AgentStatus = 'active' | 'draining' | 'offline' | 'disabled';

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
 import { rows } from '../../../../libs/database/src';
+import { cursorTimestamp, cursorTimestampParam } from '../common/pagination';
 import type { AgentStatus, AgentType } from './agent.entity';
 
 export interface AgentRow {
@@ -19,6 +20,7 @@ export interface AgentRow {
   running_tasks: number;
   last_heartbeat: Date;
   created_at: Date;
+  cursor_ts: string;
 }
 
 export interface AgentRegistration {
@@ -33,7 +35,7 @@ export interface AgentRegistration {
 }
 
 const AGENT_COLUMNS = `a.id, a.name, a.owner, a.type, a.status, a.capabilities, a.endpoints, a.resources, a.metadata,
-  a.max_parallel_tasks, a.current_load, a.last_heartbeat, a.created_at,
+  a.max_parallel_tasks, a.current_load, a.last_heartbeat, a.created_at, ${cursorTimestamp('a.created_at')} AS cursor_ts,
   (SELECT count(*)::int FROM tasks t WHERE t.assigned_agent = a.id AND t.status = 'running') AS running_tasks`;
 
 @Injectable()
@@ -85,7 +87,7 @@ export class AgentsRepository {
     if (filter.type) clauses.push(`a.type = $${params.push(filter.type)}`);
     if (after) {
       params.push(after[0], after[1]);
-      clauses.push(`(a.created_at, a.id) > ($${params.length - 1}::timestamptz, $${params.length}::uuid)`);
+      clauses.push(`(a.created_at, a.id) > (${cursorTimestampParam(`$${params.length - 1}`)}, $${params.length}::uuid)`);
     }
     params.push(limit);
     return this.dataSource.query<AgentRow[]>(

@@ -2,7 +2,7 @@ import { Injectable, type ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { AuthGuard as PassportAuthGuard } from '@nestjs/passport';
 import type { Request } from 'express';
-import { DomainError, forbidden, unauthenticated } from '../common/errors';
+import { forbidden, unauthenticated } from '../common/errors';
 import { AuditService } from '../audit/audit.service';
 import { ANY_AUTHENTICATED, PERMISSION_KEY, PUBLIC_KEY } from './decorators';
 import { grants, type Permission } from './permissions';
@@ -42,9 +42,14 @@ export class AuthGuard extends PassportAuthGuard('bearer') {
     throw forbidden(required ? `This needs the ${required} permission` : 'This route is not available');
   }
 
+  /**
+   * A credential that does not verify is a 401 (AuthenticationService throws DomainErrors). Any
+   * other error is not the caller's fault: rethrown, so a database outage is a 503 and a bug a 500.
+   */
   override handleRequest<TUser>(err: unknown, user: TUser): TUser {
-    if (err instanceof DomainError) throw err;
-    if (err || !user) throw unauthenticated();
+    if (err instanceof Error) throw err;
+    if (err) throw new Error('authentication failed unexpectedly');
+    if (!user) throw unauthenticated();
     return user;
   }
 }

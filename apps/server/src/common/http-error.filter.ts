@@ -42,11 +42,37 @@ function fromBodyParser(err: { type?: unknown; status?: unknown }): DomainError 
   }
 }
 
+/** Network failures reaching PostgreSQL. */
+const NETWORK_ERRORS = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE',
+]);
+/**
+ * SQLSTATEs meaning the database cannot serve us right now: connection exceptions (08), too many
+ * connections / out of resources (53), shutting down or starting up (57P), database missing (3D)
+ * or credentials refused (28).
+ */
+const UNAVAILABLE_SQLSTATE = /^(08|53|57P|3D|28)/;
+/** node-postgres and its pool report these without a code. */
+const UNAVAILABLE_MESSAGE =
+  /Connection terminated|timeout exceeded when trying to connect|not currently accepting connections|Connection is not established/i;
+
+/** A database outage is a 503 the client may retry, not a 500 (nor a 401 from the auth guard). */
+export function fromDatabaseOutage(err: unknown): DomainError | undefined {
+  if (!err || typeof err !== 'object') return undefined;
+  const e = err as { code?: unknown; message?: unknown; driverError?: { code?: unknown; message?: unknown } };
+  const code = e.driverError?.code ?? e.code;
+  const message = e.driverError?.message ?? e.message;
+  const down =
+    (typeof code === 'string' && (NETWORK_ERRORS.has(code) || UNAVAILABLE_SQLSTATE.test(code))) ||
+    (typeof message === 'string' && UNAVAILABLE_MESSAGE.test(message));
+  return down ? new DomainError('service_unavailable', 'The database is unavailable; try again shortly', {}, 5) : undefined;
+}
+
 /** Normalises anything thrown into a DomainError; an unexpected error becomes a bare 500. */
 export function toDomainError(exception: unknown): DomainError {
   if (exception instanceof DomainError) return exception;
   if (exception && typeof exception === 'object') {
-    const parsed = fromBodyParser(exception);
+    const parsed = fromBodyParser(exception) ?? fromDatabaseOutage(exception);
     if (parsed) return parsed;
   }
   if (exception instanceof HttpException) {
@@ -82,6 +108,8 @@ export function sendError(req: Request, res: Response, exception: unknown, logge
   const requestId = (req as Request & { id?: string }).id ?? requestIdFrom(req.headers['x-request-id']);
   if (error.code === 'internal_error') {
     logger?.error({ err: exception, request_id: requestId }, 'unhandled error');
+  } else if (error.code === 'service_unavailable' && !(exception instanceof DomainError)) {
+    logger?.error({ err: exception, request_id: requestId }, 'database unavailable');
   }
   if (res.headersSent) {
     res.end();

@@ -27,3 +27,11 @@ export function page<T>(rows: T[], limit: number, keyOf: (row: T) => unknown[]):
   const items = rows.slice(0, limit);
   return { items, nextCursor: encodeCursor(keyOf(items[items.length - 1])) };
 }
+
+/**
+ * Keyset cursors on timestamps must keep PostgreSQL's microseconds: a JavaScript Date keeps only
+ * milliseconds, and a cursor rounded down would return the last row of a page again. Select
+ * `cursorTimestamp('t.created_at')` and compare with `cursorTimestampParam('$1')`.
+ */
+export const cursorTimestamp = (column: string): string => `(extract(epoch from ${column}) * 1000000)::bigint::text`;
+export const cursorTimestampParam = (param: string): string => `(timestamptz 'epoch' + ${param}::bigint * interval '1 microsecond')`;

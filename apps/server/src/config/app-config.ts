@@ -26,8 +26,12 @@ export interface AppConfig {
   agentHeartbeatIntervalSec: number;
   agentOfflineAfterSec: number;
   sweepIntervalMs: number;
+  retryBaseDelayMs: number;
+  retryMaxDelayMs: number;
   lockDefaultTtlSec: number;
   lockMaxTtlSec: number;
+  /** Active file locks one holder (agent or user) may hold at once; beyond it 429 too_many_locks. */
+  lockMaxPerHolder: number;
   webhookSecret: string | undefined;
   webhookAllowedHosts: string[];
   corsOrigins: string[];
@@ -139,8 +143,11 @@ export function loadConfig(env: Env = process.env): AppConfig {
     agentHeartbeatIntervalSec: r.int('AGENT_HEARTBEAT_INTERVAL_SEC', 15, 1, 3_600),
     agentOfflineAfterSec: r.int('AGENT_OFFLINE_AFTER_SEC', 45, 1, 86_400),
     sweepIntervalMs: r.int('SWEEP_INTERVAL_MS', 1000, 50, 3_600_000),
+    retryBaseDelayMs: r.int('RETRY_BASE_DELAY_MS', 1000, 1, 3_600_000),
+    retryMaxDelayMs: r.int('RETRY_MAX_DELAY_MS', 300_000, 1, 86_400_000),
     lockDefaultTtlSec: r.int('LOCK_DEFAULT_TTL_SEC', 1800, 1, 31_536_000),
     lockMaxTtlSec: r.int('LOCK_MAX_TTL_SEC', 86_400, 1, 31_536_000),
+    lockMaxPerHolder: r.int('LOCK_MAX_PER_HOLDER', 1000, 1, 1_000_000),
     webhookSecret: r.optional('WEBHOOK_SECRET'),
     webhookAllowedHosts: r.list('WEBHOOK_ALLOWED_HOSTS'),
     corsOrigins: r.list('CORS_ORIGINS'),

@@ -64,6 +64,10 @@ export class TaskEntity {
   @Column({ name: 'max_attempts', type: 'integer' })
   maxAttempts: number;
 
+  /** Retries after the first attempt, as submitted; an operator retry grants this many again. */
+  @Column({ name: 'retry_count', type: 'integer' })
+  retryCount: number;
+
   @Column({ name: 'assigned_agent', type: 'uuid', nullable: true })
   assignedAgent: string | null;
 

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
+import { cursorTimestamp, cursorTimestampParam } from '../common/pagination';
 import { rows } from '../../../../libs/database/src';
 
 export interface UserRow {
@@ -11,9 +12,10 @@ export interface UserRow {
   roles: string[];
   created_at: Date;
   updated_at: Date;
+  cursor_ts: string;
 }
 
-const SELECT_USER = `SELECT u.id, u.username, u.email, u.disabled, u.created_at, u.updated_at,
+const SELECT_USER = `SELECT u.id, u.username, u.email, u.disabled, u.created_at, u.updated_at, ${cursorTimestamp('u.created_at')} AS cursor_ts,
        COALESCE(array_agg(ur.role_name ORDER BY ur.role_name) FILTER (WHERE ur.role_name IS NOT NULL), '{}') AS roles
   FROM users u LEFT JOIN user_roles ur ON ur.user_id = u.id`;
 
@@ -44,7 +46,7 @@ export class UsersRepository {
     }
     if (after) {
       params.push(after[0], after[1]);
-      clauses.push(`(u.created_at, u.id) > ($${params.length - 1}::timestamptz, $${params.length}::uuid)`);
+      clauses.push(`(u.created_at, u.id) > (${cursorTimestampParam(`$${params.length - 1}`)}, $${params.length}::uuid)`);
     }
     params.push(limit);
     return await this.dataSource.query<UserRow[]>(

@@ -79,7 +79,7 @@ export class UsersService implements OnApplicationBootstrap {
   async list(query: ListUsersQueryDto): Promise<UserListDto> {
     const after = decodeCursor(query.cursor, 2) as [string, string] | undefined;
     const rows = await this.users.list({ username: query.username, role: query.role }, query.limit + 1, after);
-    const { items, nextCursor } = page(rows, query.limit, (r) => [r.created_at.toISOString(), r.id]);
+    const { items, nextCursor } = page(rows, query.limit, (r) => [r.cursor_ts, r.id]);
     return { users: items.map(toDto), next_cursor: nextCursor };
   }
 

@@ -3,4 +3,3 @@ import { AgentsAndTasks1795334679279 } from './1795334679279-AgentsAndTasks';
 
 // Applied in this order. A landed migration is never edited: add a new one.
 // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
-export const migrations: Function[] = [Foundation1795334016542, AgentsAndTasks1795334679279];

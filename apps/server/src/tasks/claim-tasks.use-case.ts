@@ -1,0 +1,109 @@
+import { Inject, Injectable, Optional } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { DataSource } from 'typeorm';
+import { inTransaction } from '../../../../libs/database/src';
+import { AgentsService } from '../agents/agents.service';
+import { AuditService } from '../audit/audit.service';
+import type { Principal } from '../auth/principal';
+import { DomainError } from '../common/errors';
+import { PgListener, waitForWake } from '../notifications/pg-listener.service';
+import { ShutdownSignal } from '../notifications/shutdown-signal';
+import type { ClaimTasksDto, TaskDto } from './dto/task.dto';
+import { TASK_FILE_LOCKS, TaskHooks, type TaskFileLocks } from './task-hooks';
+import { toTaskDto } from './task.mapper';
+import { TasksRepository, type TaskRow } from './tasks.repository';
+import { TasksService } from './tasks.service';
+
+/** How often a long-poll re-checks even without a notification (notifications are only a hint). */
+const RECHECK_MS = 1000;
+/** Claim rounds per request when file-lock conflicts keep skipping candidates. */
+const MAX_ROUNDS = 5;
+
+/**
+ * POST /tasks/claim. One short transaction per attempt: lock the agent row (so one agent's
+ * concurrent claims take turns and never exceed max_parallel_tasks), count what it holds, then
+ * claim in one statement. Tasks with file dependencies get their locks in the same transaction,
+ * or are skipped for the next candidate. With wait_seconds, an empty claim waits for a
+ * notification (or a periodic re-check) and tries again, until the deadline, the client leaving,
+ * or shutdown.
+ */
+@Injectable()
+export class ClaimTasksUseCase {
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly tasks: TasksRepository,
+    private readonly service: TasksService,
+    private readonly agents: AgentsService,
+    private readonly hooks: TaskHooks,
+    private readonly audit: AuditService,
+    private readonly listener: PgListener,
+    private readonly shutdown: ShutdownSignal,
+    @Optional() @Inject(TASK_FILE_LOCKS) private readonly fileLocks?: TaskFileLocks,
+  ) {}
+
+  async execute(principal: Principal, body: ClaimTasksDto, clientGone?: AbortSignal): Promise<TaskDto[]> {
+    const deadline = Date.now() + (body.wait_seconds ?? 0) * 1000;
+    const signal = this.shutdown.with(clientGone);
+    for (;;) {
+      const claimed = await this.claimOnce(principal, body.agent_id, body.max_tasks ?? 1);
+      const left = deadline - Date.now();
+      if (claimed.length > 0 || left <= 0 || signal.aborted) return claimed;
+      await waitForWake(this.listener, 'am_tasks_ready', Math.min(left, RECHECK_MS + Math.random() * 100), signal);
+      if (signal.aborted) return [];
+    }
+  }
+
+  private async claimOnce(principal: Principal, agentId: string, maxTasks: number): Promise<TaskDto[]> {
+    return inTransaction(this.dataSource, async (manager) => {
+      const agent = await this.agents.actingAgent(principal, agentId, manager);
+      const locked = await this.tasks.lockAgentForClaim(manager, agentId);
+      if (!locked || locked.status === 'disabled') {
+        throw new DomainError('illegal_transition', 'This agent is disabled and cannot claim tasks', { status: agent.status });
+      }
+      // Draining and offline agents get nothing new (an offline agent that claims is alive again,
+      // but must heartbeat to say so).
+      if (locked.status !== 'active') return [];
+      const slots = Math.min(maxTasks, locked.max_parallel_tasks - (await this.tasks.countHeld(manager, agentId)));
+      if (slots <= 0) return [];
+
+      const claimed: TaskRow[] = [];
+      const considered: string[] = [];
+      for (let round = 0; round < MAX_ROUNDS && claimed.length < slots; round++) {
+        const want = slots - claimed.length;
+        const candidates = await this.tasks.claimRound(manager, agentId, locked.capabilities, want, this.service.leaseSec, considered);
+        if (candidates.length === 0) break;
+        for (const c of candidates) {
+          considered.push(c.id);
+          if (c.claimed) {
+            claimed.push(c);
+            continue;
+          }
+          if (claimed.length >= slots || !this.fileLocks) continue;
+          const locks = await this.fileLocks.tryAcquireForTask(
+            manager,
+            { type: 'agent', id: agentId },
+            c.id,
+            c.file_dependencies,
+            this.service.lockTtlFor(c),
+          );
+          if (locks.ok) claimed.push(await this.tasks.claimLocked(manager, c.id, agentId, this.service.leaseSec));
+        }
+        if (candidates.length < want) break;
+      }
+      if (claimed.length === 0) return [];
+      for (const task of claimed) await this.hooks.taskChanged(manager, task);
+      await this.audit.recordMany(
+        manager,
+        claimed.map((t) => ({
+          actor: { type: 'agent' as const, id: agentId },
+          action: 'task.claim',
+          resourceType: 'task',
+          resourceId: t.id,
+          details: { attempt: t.attempt },
+        })),
+      );
+      return claimed.map((t) => toTaskDto(t));
+    });
+  }
+}
+

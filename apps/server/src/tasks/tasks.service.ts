@@ -1,0 +1,313 @@
+import { Inject, Injectable, Optional, type OnModuleInit } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { createHash } from 'node:crypto';
+import type { DataSource, EntityManager } from 'typeorm';
+import { inTransaction } from '../../../../libs/database/src';
+import { AgentLifecycle } from '../agents/agent-lifecycle';
+import { AgentsService } from '../agents/agents.service';
+import { canonicalJson } from '../audit/audit-chain';
+import { AuditService, type AuditEntry } from '../audit/audit.service';
+import { ownerOf, SYSTEM_ACTOR, type AuditActor, type Principal } from '../auth/principal';
+import { DomainError, notFound } from '../common/errors';
+import { decodeCursor, page } from '../common/pagination';
+import type { AppConfig } from '../config/app-config';
+import { InjectConfig } from '../config/config.module';
+import { PgListener } from '../notifications/pg-listener.service';
+import type { CompleteDto, CreateTaskDto, FailDto, ListTasksQueryDto, ProgressDto, TaskDto, TaskListDto } from './dto/task.dto';
+import { IdempotencyRepository } from './idempotency.repository';
+import { retryDelayMs } from './retry-policy';
+import { PRIORITY_RANK } from './task.entity';
+import { TASK_FILE_LOCKS, TaskHooks, type TaskFileLocks } from './task-hooks';
+import { toTaskDto } from './task.mapper';
+import { TasksRepository, type NewTask, type TaskRow } from './tasks.repository';
+
+export interface CreateOptions {
+  idempotencyKey?: string;
+}
+
+/** Task submission, reports under the fence, operator actions, and the transitions they cause. */
+@Injectable()
+export class TasksService implements OnModuleInit {
+  constructor(
+    @InjectConfig() private readonly config: AppConfig,
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly tasks: TasksRepository,
+    private readonly idempotency: IdempotencyRepository,
+    private readonly agents: AgentsService,
+    private readonly lifecycle: AgentLifecycle,
+    private readonly hooks: TaskHooks,
+    private readonly audit: AuditService,
+    @Optional() @Inject(TASK_FILE_LOCKS) private readonly fileLocks?: TaskFileLocks,
+  ) {}
+
+  onModuleInit(): void {
+    this.lifecycle.onAgentGone('tasks', async (manager, agentId, reason) => {
+      if (reason === 'deregistered') {
+        // A clean goodbye: its tasks go straight back to the queue, not counted as failures.
+        const released = await this.tasks.releaseAgentTasks(manager, agentId);
+        for (const task of released) {
+          await this.fileLocks?.releaseForTask(manager, task.id, 'agent_deregistered');
+          await this.hooks.taskChanged(manager, task);
+        }
+        if (released.length) await PgListener.notify(manager, 'am_tasks_ready');
+      } else {
+        // Offline or disabled: end its leases now; the lapsed-lease sweep counts the attempts as failed.
+        await this.tasks.expireAgentLeases(manager, agentId);
+      }
+    });
+  }
+
+  get leaseSec(): number {
+    return this.config.taskLeaseSec;
+  }
+
+  /** How long a task's file locks live: past any point the task could still be running. */
+  lockTtlFor(task: Pick<TaskRow, 'timeout_sec'>): number {
+    return task.timeout_sec + this.config.taskLeaseSec;
+  }
+
+  async create(principal: Principal, body: CreateTaskDto, options: CreateOptions = {}): Promise<{ status: number; task: TaskDto }> {
+    const scope = options.idempotencyKey ? `${ownerOf(principal)}|POST /tasks|${options.idempotencyKey}` : undefined;
+    const requestHash = createHash('sha256').update(canonicalJson(body)).digest('hex');
+    return inTransaction(this.dataSource, async (manager) => {
+      if (scope) {
+        const previous = await this.idempotency.lockAndFind(manager, scope);
+        if (previous) {
+          if (previous.request_hash !== requestHash) {
+            throw new DomainError('idempotency_key_reused', 'This Idempotency-Key was used with a different request body');
+          }
+          return { status: previous.status_code, task: previous.response as TaskDto };
+        }
+      }
+      const task = await this.insert(manager, principal.actor, ownerOf(principal), body, {});
+      const dto = toTaskDto(task);
+      if (scope) await this.idempotency.save(manager, scope, requestHash, 201, dto);
+      return { status: 201, task: dto };
+    });
+  }
+
+  /**
+   * Inserts one task in the caller's transaction (also used by workflows and pipelines), checking
+   * its dependencies: unknown ids → 422; a failed or cancelled dependency → 422.
+   */
+  async insert(
+    manager: EntityManager,
+    actor: AuditActor,
+    owner: string,
+    body: CreateTaskDto,
+    links: Partial<Pick<NewTask, 'workflowId' | 'runId' | 'key' | 'pipelineId' | 'stage'>>,
+    forcePending = false,
+  ): Promise<TaskRow> {
+    const dependsOn = [...new Set(body.depends_on ?? [])];
+    let dependenciesDone = true;
+    if (dependsOn.length) {
+      const found = await this.tasks.statusOf(manager, dependsOn);
+      const missing = dependsOn.filter((id) => !found.some((f) => f.id === id));
+      if (missing.length) {
+        throw new DomainError('unknown_dependency', 'Some dependencies do not exist', { missing });
+      }
+      const dead = found.filter((f) => f.status === 'failed' || f.status === 'cancelled');
+      if (dead.length) {
+        throw new DomainError('unprocessable', 'A dependency has already failed or been cancelled', {
+          dependencies: dead.map((d) => ({ id: d.id, status: d.status })),
+        });
+      }
+      dependenciesDone = found.every((f) => f.status === 'completed');
+    }
+    const delayed = body.run_at !== undefined && body.run_at.getTime() > Date.now();
+    const task = await this.tasks.insert(manager, {
+      type: body.type,
+      status: forcePending || delayed || !dependenciesDone ? 'pending' : 'ready',
+      priority: PRIORITY_RANK[body.priority ?? 'medium'],
+      payload: body.payload ?? {},
+      requiredCapabilities: [...new Set(body.required_capabilities ?? [body.type])],
+      retryCount: body.retry_count ?? 3,
+      timeoutSec: body.timeout ?? 300,
+      dependsOn,
+      fileDependencies: (body.file_dependencies ?? []).map((d) => ({ path: d.path, access: d.access })),
+      pipelineId: links.pipelineId ?? body.pipeline_id ?? null,
+      runId: links.runId ?? null,
+      stage: links.stage ?? body.stage ?? null,
+      workflowId: links.workflowId ?? null,
+      key: links.key ?? null,
+      metadata: body.metadata ?? {},
+      createdBy: owner,
+      runAt: body.run_at ?? null,
+    });
+    if (task.status === 'ready') await PgListener.notify(manager, 'am_tasks_ready');
+    await this.hooks.taskChanged(manager, task);
+    await this.audit.record(manager, {
+      actor,
+      action: 'task.create',
+      resourceType: 'task',
+      resourceId: task.id,
+      details: { type: task.type, status: task.status, priority: body.priority ?? 'medium', workflow_id: task.workflow_id, run_id: task.run_id },
+    });
+    return task;
+  }
+
+  async get(id: string): Promise<TaskDto> {
+    const task = await this.tasks.findById(id);
+    if (!task) throw notFound('Task', id);
+    return toTaskDto(task, await this.tasks.logs(id));
+  }
+
+  async list(query: ListTasksQueryDto): Promise<TaskListDto> {
+    const before = decodeCursor(query.cursor, 2) as [string, string] | undefined;
+    const rows = await this.tasks.list(
+      {
+        status: query.status,
+        type: query.type,
+        pipelineId: query.pipeline_id,
+        runId: query.run_id,
+        workflowId: query.workflow_id,
+        agentId: query.agent_id,
+      },
+      query.limit + 1,
+      before,
+    );
+    const { items, nextCursor } = page(rows, query.limit, (r) => [r.cursor_ts, r.id]);
+    return { tasks: items.map((r) => toTaskDto(r)), next_cursor: nextCursor };
+  }
+
+  async progress(principal: Principal, id: string, body: ProgressDto): Promise<TaskDto> {
+    return inTransaction(this.dataSource, async (manager) => {
+      await this.agents.actingAgent(principal, body.agent_id, manager);
+      const task = await this.tasks.progress(manager, id, body.agent_id, body.attempt, body.progress, this.leaseSec);
+      if (!task) throw await this.fenceError(manager, id, body);
+      const logs = [...(body.message ? [{ level: 'info', message: body.message }] : []), ...(body.logs ?? [])];
+      await this.tasks.appendLogs(manager, id, body.attempt, logs);
+      await this.fileLocks?.renewForTask(manager, id, this.lockTtlFor(task));
+      await this.hooks.taskChanged(manager, task);
+      return toTaskDto(task);
+    });
+  }
+
+  async complete(principal: Principal, id: string, body: CompleteDto): Promise<TaskDto> {
+    return inTransaction(this.dataSource, async (manager) => {
+      const agent = await this.agents.actingAgent(principal, body.agent_id, manager);
+      const task = await this.tasks.complete(manager, id, body.agent_id, body.attempt, {
+        result: body.result,
+        raHistory: body.ra_history,
+        executionTime: body.execution_time ?? null,
+      });
+      if (!task) throw await this.fenceError(manager, id, body);
+      await this.fileLocks?.releaseForTask(manager, id, 'task_finished');
+      await this.hooks.taskChanged(manager, task);
+      const unblocked = await this.tasks.promoteRunnablePending(manager, 1000, id);
+      for (const t of unblocked) await this.hooks.taskChanged(manager, t);
+      // A freed slot or newly runnable dependents: wake long-polling claimers.
+      await PgListener.notify(manager, 'am_tasks_ready');
+      await this.audit.record(manager, {
+        actor: { type: 'agent', id: agent.id },
+        action: 'task.complete',
+        resourceType: 'task',
+        resourceId: id,
+        details: { attempt: body.attempt, execution_time: body.execution_time ?? null, unblocked: unblocked.map((t) => t.id) },
+      });
+      return toTaskDto(task);
+    });
+  }
+
+  async fail(principal: Principal, id: string, body: FailDto): Promise<TaskDto> {
+    return inTransaction(this.dataSource, async (manager) => {
+      const agent = await this.agents.actingAgent(principal, body.agent_id, manager);
+      const current = await this.tasks.findById(id, manager);
+      if (!current) throw notFound('Task', id);
+      const retry = (body.retryable ?? true) && current.attempt < current.max_attempts;
+      const delay = retry ? retryDelayMs(current.attempt, this.config.retryBaseDelayMs, this.config.retryMaxDelayMs) : null;
+      const task = await this.tasks.fail(manager, id, body.agent_id, body.attempt, body.error, delay);
+      if (!task) throw await this.fenceError(manager, id, body);
+      const audits: AuditEntry[] = [
+        {
+          actor: { type: 'agent', id: agent.id },
+          action: 'task.fail',
+          resourceType: 'task',
+          resourceId: id,
+          details: { attempt: body.attempt, error_code: body.error.code, retryable: body.retryable ?? true, status: task.status },
+        },
+      ];
+      await this.afterAttemptEnded(manager, task, audits);
+      await this.audit.recordMany(manager, audits);
+      return toTaskDto(task);
+    });
+  }
+
+  async cancel(principal: Principal, id: string): Promise<TaskDto> {
+    return inTransaction(this.dataSource, async (manager) => {
+      const current = await this.tasks.lockById(manager, id);
+      if (!current) throw notFound('Task', id);
+      if (['completed', 'failed', 'cancelled'].includes(current.status)) {
+        throw new DomainError('illegal_transition', `A ${current.status} task cannot be cancelled`, { status: current.status });
+      }
+      const task = await this.tasks.setTerminal(manager, id, 'cancelled', { code: 'cancelled', message: 'Cancelled by an operator' });
+      const audits: AuditEntry[] = [
+        { actor: principal.actor, action: 'task.cancel', resourceType: 'task', resourceId: id, details: { status_before: current.status } },
+      ];
+      await this.afterAttemptEnded(manager, task, audits);
+      await this.audit.recordMany(manager, audits);
+      return toTaskDto(task);
+    });
+  }
+
+  async retry(principal: Principal, id: string): Promise<TaskDto> {
+    return inTransaction(this.dataSource, async (manager) => {
+      const current = await this.tasks.lockById(manager, id);
+      if (!current) throw notFound('Task', id);
+      if (current.status !== 'failed' && current.status !== 'cancelled') {
+        throw new DomainError('illegal_transition', `Only failed or cancelled tasks can be retried; this one is ${current.status}`, {
+          status: current.status,
+        });
+      }
+      const task = await this.tasks.requeueForRetry(manager, id);
+      await PgListener.notify(manager, 'am_tasks_ready');
+      await this.hooks.taskChanged(manager, task);
+      await this.audit.record(manager, {
+        actor: principal.actor,
+        action: 'task.retry',
+        resourceType: 'task',
+        resourceId: id,
+        details: { status_before: current.status, max_attempts: task.max_attempts },
+      });
+      return toTaskDto(task);
+    });
+  }
+
+  /**
+   * Whatever ended an attempt (a report, a cancel, a lapsed lease): free the task's file locks,
+   * tell the hooks, and when the task is finished for good, fail everything that depended on it.
+   */
+  async afterAttemptEnded(manager: EntityManager, task: TaskRow, audits: AuditEntry[]): Promise<void> {
+    await this.fileLocks?.releaseForTask(manager, task.id, 'task_finished');
+    await this.hooks.taskChanged(manager, task);
+    if (task.status !== 'failed' && task.status !== 'cancelled') return;
+    for (const dependent of await this.tasks.lockOpenDependents(manager, task.id)) {
+      const failed = await this.tasks.setTerminal(manager, dependent.id, 'failed', {
+        code: 'dependency_failed',
+        message: `Dependency ${task.id} ${task.status === 'failed' ? 'failed' : 'was cancelled'}`,
+        details: { dependency_id: task.id, dependency_status: task.status },
+      });
+      await this.hooks.taskChanged(manager, failed);
+      audits.push({
+        actor: SYSTEM_ACTOR,
+        action: 'task.fail',
+        resourceType: 'task',
+        resourceId: failed.id,
+        details: { error_code: 'dependency_failed', dependency_id: task.id },
+      });
+    }
+  }
+
+  /** Why a fenced report matched nothing: the task is unknown (404) or the caller's claim is stale (409). */
+  private async fenceError(manager: EntityManager, id: string, body: { agent_id: string; attempt: number }): Promise<DomainError> {
+    const task = await this.tasks.findById(id, manager);
+    if (!task) return notFound('Task', id);
+    return new DomainError('stale_attempt', 'This claim on the task is no longer valid; stop working on it', {
+      task_id: id,
+      status: task.status,
+      current_attempt: task.attempt,
+      your_attempt: body.attempt,
+      held_by_you: task.assigned_agent === body.agent_id && task.status === 'running',
+    });
+  }
+}
