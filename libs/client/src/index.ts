@@ -36,7 +36,7 @@ export class AgentManagerClient {
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     if (res.status === 204) return undefined as T;
-    const json = (await res.json()) as unknown;
+    const json = (await res.json());
     if (!res.ok) throw new AgentManagerError(res.status, json as ErrorBody);
     return json as T;
   }
