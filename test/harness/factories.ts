@@ -60,3 +60,53 @@ export function expectError(res: { status: number; body: Record<string, unknown>
   expect(res.body.details).toEqual(expect.any(Object));
   expect(res.body.request_id).toBe(res.headers['x-request-id']);
 }
+
+export type AuthHeader = { Authorization: string };
+
+/** Registers an agent (a unique name unless given) and returns its body; throws unless 201. */
+export async function registerAgent(
+  app: TestApp,
+  auth: AuthHeader,
+  body: { name?: string; type?: string; capabilities?: string[]; max_parallel_tasks?: number } = {},
+): Promise<{ id: string; name: string; [k: string]: unknown }> {
+  const res = await app.http
+    .post('/api/v1/agents/register')
+    .set(auth)
+    .send({ name: uniqueName('agent'), type: 'worker', capabilities: [], ...body });
+  if (res.status !== 201) throw new Error(`registering an agent failed: ${res.status} ${JSON.stringify(res.body)}`);
+  return res.body as { id: string; name: string };
+}
+
+/** Submits a task; throws unless 201. */
+export async function createTask(
+  app: TestApp,
+  auth: AuthHeader,
+  body: Record<string, unknown>,
+): Promise<{ id: string; status: string; attempt: number; [k: string]: unknown }> {
+  const res = await app.http.post('/api/v1/tasks').set(auth).send(body);
+  if (res.status !== 201) throw new Error(`creating a task failed: ${res.status} ${JSON.stringify(res.body)}`);
+  return res.body as { id: string; status: string; attempt: number };
+}
+
+/** POST /tasks/claim; throws unless 200; returns the claimed tasks. */
+export async function claimTasks(
+  app: TestApp,
+  auth: AuthHeader,
+  agentId: string,
+  extra: { max_tasks?: number; wait_seconds?: number } = {},
+): Promise<{ id: string; attempt: number; [k: string]: unknown }[]> {
+  const res = await app.http.post('/api/v1/tasks/claim').set(auth).send({ agent_id: agentId, ...extra });
+  if (res.status !== 200) throw new Error(`claiming failed: ${res.status} ${JSON.stringify(res.body)}`);
+  return res.body.tasks as { id: string; attempt: number }[];
+}
+
+/** Polls `check` until it returns a value other than undefined, or throws after `timeoutMs`. */
+export async function eventually<T>(check: () => Promise<T | undefined>, timeoutMs = 10_000, everyMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}

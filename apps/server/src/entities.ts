@@ -1,6 +1,7 @@
 import { AgentEntity } from './agents/agent.entity';
 import { ApiKeyEntity } from './api-keys/api-key.entity';
 import { AuditChainHeadEntity, AuditEventEntity } from './audit/audit-event.entity';
+import { FileLockEntity } from './file-locks/file-lock.entity';
 import { LoginFailureEntity } from './auth/login-failure.entity';
 import { RefreshTokenEntity } from './auth/refresh-token.entity';
 import { ApiKeyRoleEntity, UserRoleEntity } from './roles/role-grant.entity';
@@ -25,4 +26,5 @@ export const ENTITIES = [
   TaskEntity,
   TaskLogEntity,
   IdempotencyKeyEntity,
+  FileLockEntity,
 ];

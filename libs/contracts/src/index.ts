@@ -78,3 +78,4 @@ export interface RaHistory {
   iterations: { thought?: string; action?: unknown; observation?: unknown; timestamp?: string }[];
   final_result?: unknown;
 }
+export * from './events';

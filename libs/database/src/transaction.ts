@@ -21,6 +21,29 @@ export function isForeignKeyViolation(err: unknown): boolean {
 
 export { sqlState };
 
+type BeforeCommit = { fn: (manager: EntityManager) => Promise<void>; order: number };
+const beforeCommit = new WeakMap<EntityManager, BeforeCommit[]>();
+
+/** True inside inTransaction's work (so deferred writes such as events will be flushed). */
+export function isInTransaction(manager: EntityManager): boolean {
+  return beforeCommit.has(manager);
+}
+
+/**
+ * Defers `fn` to the end of the transaction `manager` belongs to, after the work itself: for
+ * writes that take a global lock held until commit (the audit chain tip, the event sequence).
+ * Deferred writes run in ascending `order`, so every transaction takes those locks last and in
+ * the same order, and two transactions can never wait on each other for them.
+ */
+export function onBeforeCommit(manager: EntityManager, fn: (manager: EntityManager) => Promise<void>, order = 100): void {
+  const list = beforeCommit.get(manager);
+  if (!list) throw new Error('onBeforeCommit needs a manager from inTransaction()');
+  list.push({ fn, order });
+}
+
+/** Deferred-write order: the audit chain first, then the event outbox. */
+export const COMMIT_ORDER = { audit: 10, events: 20 } as const;
+
 /**
  * Runs `work` in one transaction and retries it (with a short randomised pause) when PostgreSQL
  * aborts it for a serialization failure or a deadlock. `work` must be safe to run again: it should
@@ -34,9 +57,21 @@ export async function inTransaction<T>(
   const attempts = options.attempts ?? 5;
   for (let attempt = 1; ; attempt++) {
     try {
-      return options.isolation
-        ? await dataSource.transaction(options.isolation, work)
-        : await dataSource.transaction(work);
+      const run = async (manager: EntityManager): Promise<T> => {
+        beforeCommit.set(manager, []);
+        try {
+          const result = await work(manager);
+          // Hooks may register more hooks; drain until none are left.
+          for (let hooks = beforeCommit.get(manager) ?? []; hooks.length; hooks = beforeCommit.get(manager) ?? []) {
+            beforeCommit.set(manager, []);
+            for (const hook of [...hooks].sort((a, b) => a.order - b.order)) await hook.fn(manager);
+          }
+          return result;
+        } finally {
+          beforeCommit.delete(manager);
+        }
+      };
+      return options.isolation ? await dataSource.transaction(options.isolation, run) : await dataSource.transaction(run);
     } catch (err) {
       const code = sqlState(err);
       if (!code || !RETRYABLE.has(code) || attempt >= attempts) throw err;

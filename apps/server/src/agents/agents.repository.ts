@@ -110,6 +110,11 @@ export class AgentsRepository {
     );
   }
 
+  /** Row-locks the agent, so whatever it holds cannot change under a deregistration. */
+  async lockRow(manager: EntityManager, id: string): Promise<void> {
+    await manager.query('SELECT 1 FROM agents WHERE id = $1 FOR UPDATE', [id]);
+  }
+
   async setStatus(manager: EntityManager, id: string, status: AgentStatus): Promise<void> {
     await manager.query('UPDATE agents SET status = $2, updated_at = clock_timestamp() WHERE id = $1', [id, status]);
   }

@@ -114,6 +114,7 @@ export class AgentsService {
     return inTransaction(this.dataSource, async (manager) => {
       const before = await this.agents.findById(id, manager);
       if (!before) throw notFound('Agent', id);
+      await this.agents.lockRow(manager, id);
       await this.agents.setStatus(manager, id, body.status);
       if (body.status === 'disabled' && before.status !== 'disabled') {
         await this.lifecycle.agentGone(manager, id, 'disabled');
@@ -132,6 +133,8 @@ export class AgentsService {
   async deregister(principal: Principal, id: string): Promise<void> {
     await inTransaction(this.dataSource, async (manager) => {
       const agent = await this.actingAgent(principal, id, manager);
+      // Lock the agent before its tasks and locks, the order every other path takes them in.
+      await this.agents.lockRow(manager, id);
       await this.lifecycle.agentGone(manager, id, 'deregistered');
       await this.agents.delete(manager, id);
       await this.audit.record(manager, {

@@ -2,11 +2,11 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { randomUUID } from 'node:crypto';
 import type { DataSource, EntityManager } from 'typeorm';
-import { inTransaction } from '../../../../libs/database/src';
+import { COMMIT_ORDER, inTransaction, onBeforeCommit } from '../../../../libs/database/src';
 import { RequestContextStore } from '../common/request-context';
 import type { AuditActor } from '../auth/principal';
 import { decodeCursor, encodeCursor } from '../common/pagination';
-import { canonicalRow, chainHash, GENESIS_HASH, scrubDetails } from './audit-chain';
+import { canonicalRow, chainHash, GENESIS_HASH, scrubDetails, type ChainedFields } from './audit-chain';
 import { AuditRepository, type AuditFilter, type AuditRow } from './audit.repository';
 import type { AuditEventDto, AuditEventListDto, AuditFilterDto, AuditVerificationDto, ListAuditQueryDto } from './dto/audit.dto';
 
@@ -27,6 +27,8 @@ export interface AuditEntry {
  * commits (or rolls back) with the change it describes; call it last in the transaction, since the
  * chain's tip stays locked until commit.
  */
+const pendingAudit = new WeakMap<EntityManager, { fields: ChainedFields; canonical: string }[]>();
+
 @Injectable()
 export class AuditService {
   constructor(
@@ -34,13 +36,18 @@ export class AuditService {
     @InjectDataSource() private readonly dataSource: DataSource,
   ) {}
 
-  async record(manager: EntityManager, entry: AuditEntry): Promise<string> {
-    return (await this.recordMany(manager, [entry]))[0];
+  /**
+   * Adds a row to the caller's transaction. The row is written when the transaction's work is
+   * done, just before commit (see onBeforeCommit): the chain tip is then locked only for the
+   * commit itself, and always before the event sequence, so appends never deadlock.
+   */
+  async record(manager: EntityManager, entry: AuditEntry): Promise<void> {
+    await this.recordMany(manager, [entry]);
   }
 
-  /** Several rows in one statement (e.g. one per task of a batch claim); same guarantees as record. */
-  async recordMany(manager: EntityManager, entries: AuditEntry[]): Promise<string[]> {
-    if (entries.length === 0) return [];
+  /** Several rows (e.g. one per task of a batch claim); same guarantees as record. */
+  async recordMany(manager: EntityManager, entries: AuditEntry[]): Promise<void> {
+    if (entries.length === 0) return;
     const context = RequestContextStore.current();
     const occurredAt = new Date().toISOString();
     const rows = entries.map((entry) => {
@@ -64,11 +71,24 @@ export class AuditService {
       };
       return { fields, canonical: canonicalRow(fields) };
     });
-    return this.audit.append(manager, rows);
+    let buffer = pendingAudit.get(manager);
+    if (!buffer) {
+      pendingAudit.set(manager, (buffer = []));
+      onBeforeCommit(
+        manager,
+        async (m) => {
+          const all = pendingAudit.get(m) ?? [];
+          pendingAudit.delete(m);
+          if (all.length) await this.audit.append(m, all);
+        },
+        COMMIT_ORDER.audit,
+      );
+    }
+    buffer.push(...rows);
   }
 
   /** For outcomes with no surrounding change to join (denials, failed logins). */
-  async recordAlone(entry: AuditEntry): Promise<string> {
+  async recordAlone(entry: AuditEntry): Promise<void> {
     return inTransaction(this.dataSource, (manager) => this.record(manager, entry));
   }
 

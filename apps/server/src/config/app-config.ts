@@ -44,6 +44,11 @@ export interface AppConfig {
   bodyLimitBytes: number;
   shutdownGraceMs: number;
   smtpUrl: string | undefined;
+  /** How often a socket's credential is re-checked (disabled users, revoked keys). */
+  socketReauthIntervalMs: number;
+  /** Events queued for one socket before it is cut as a slow consumer. */
+  socketMaxBufferedEvents: number;
+  eventsRetentionSec: number;
 }
 
 export class ConfigError extends Error {
@@ -160,6 +165,9 @@ export function loadConfig(env: Env = process.env): AppConfig {
     bodyLimitBytes: r.int('BODY_LIMIT_BYTES', 1_048_576, 1024, 104_857_600),
     shutdownGraceMs: r.int('SHUTDOWN_GRACE_MS', 10_000, 0, 600_000),
     smtpUrl: r.url('SMTP_URL', ['smtp:', 'smtps:']),
+    socketReauthIntervalMs: r.int('SOCKET_REAUTH_INTERVAL_MS', 30_000, 100, 3_600_000),
+    socketMaxBufferedEvents: r.int('SOCKET_MAX_BUFFERED_EVENTS', 1000, 1, 1_000_000),
+    eventsRetentionSec: r.int('EVENTS_RETENTION_SEC', 604_800, 60, 315_360_000),
   };
   if (config.jwtSecret !== undefined && Buffer.byteLength(config.jwtSecret) < 32) {
     r.problems.push('JWT_SECRET must be at least 32 bytes long');

@@ -1,4 +1,4 @@
-import { Inject, Injectable, Optional } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
 import { inTransaction } from '../../../../libs/database/src';
@@ -38,7 +38,7 @@ export class ClaimTasksUseCase {
     private readonly audit: AuditService,
     private readonly listener: PgListener,
     private readonly shutdown: ShutdownSignal,
-    @Optional() @Inject(TASK_FILE_LOCKS) private readonly fileLocks?: TaskFileLocks,
+    @Inject(TASK_FILE_LOCKS) private readonly fileLocks: TaskFileLocks,
   ) {}
 
   async execute(principal: Principal, body: ClaimTasksDto, clientGone?: AbortSignal): Promise<TaskDto[]> {
@@ -78,7 +78,7 @@ export class ClaimTasksUseCase {
             claimed.push(c);
             continue;
           }
-          if (claimed.length >= slots || !this.fileLocks) continue;
+          if (claimed.length >= slots) continue;
           const locks = await this.fileLocks.tryAcquireForTask(
             manager,
             { type: 'agent', id: agentId },

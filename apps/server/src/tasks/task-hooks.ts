@@ -22,7 +22,7 @@ export class TaskHooks {
   }
 }
 
-/** What the claim needs from the file-locks module (provided by it; optional until it is loaded). */
+/** What tasks need from the file-locks module, which provides it (globally) as TASK_FILE_LOCKS. */
 export interface TaskFileLocks {
   tryAcquireForTask(
     manager: EntityManager,

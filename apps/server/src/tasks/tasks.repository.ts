@@ -322,15 +322,18 @@ export class TasksRepository {
     return r[0];
   }
 
-  /** Operator retry: a failed or cancelled task gets its retry budget again and is claimable again. */
-  async requeueForRetry(manager: EntityManager, id: string): Promise<TaskRow> {
+  /**
+   * Operator retry: a failed or cancelled task gets its retry budget again and is claimable again,
+   * or `pending` when it still waits for its dependencies or its run_at.
+   */
+  async requeueForRetry(manager: EntityManager, id: string, status: 'ready' | 'pending' = 'ready'): Promise<TaskRow> {
     const r = await rows<TaskRow>(
       manager,
-      `UPDATE tasks SET status = 'ready', max_attempts = attempt + retry_count + 1, error = NULL, result = NULL, progress = 0,
+      `UPDATE tasks SET status = $2, max_attempts = attempt + retry_count + 1, error = NULL, result = NULL, progress = 0,
               assigned_agent = NULL, lease_expires_at = NULL, next_attempt_at = NULL, completed_at = NULL,
               updated_at = clock_timestamp()
         WHERE id = $1 RETURNING *`,
-      [id],
+      [id, status],
     );
     return r[0];
   }

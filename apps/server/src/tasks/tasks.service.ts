@@ -1,4 +1,4 @@
-import { Inject, Injectable, Optional, type OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { createHash } from 'node:crypto';
 import type { DataSource, EntityManager } from 'typeorm';
@@ -37,7 +37,7 @@ export class TasksService implements OnModuleInit {
     private readonly lifecycle: AgentLifecycle,
     private readonly hooks: TaskHooks,
     private readonly audit: AuditService,
-    @Optional() @Inject(TASK_FILE_LOCKS) private readonly fileLocks?: TaskFileLocks,
+    @Inject(TASK_FILE_LOCKS) private readonly fileLocks: TaskFileLocks,
   ) {}
 
   onModuleInit(): void {
@@ -46,7 +46,7 @@ export class TasksService implements OnModuleInit {
         // A clean goodbye: its tasks go straight back to the queue, not counted as failures.
         const released = await this.tasks.releaseAgentTasks(manager, agentId);
         for (const task of released) {
-          await this.fileLocks?.releaseForTask(manager, task.id, 'agent_deregistered');
+          await this.fileLocks.releaseForTask(manager, task.id, 'agent_deregistered');
           await this.hooks.taskChanged(manager, task);
         }
         if (released.length) await PgListener.notify(manager, 'am_tasks_ready');
@@ -177,7 +177,7 @@ export class TasksService implements OnModuleInit {
       if (!task) throw await this.fenceError(manager, id, body);
       const logs = [...(body.message ? [{ level: 'info', message: body.message }] : []), ...(body.logs ?? [])];
       await this.tasks.appendLogs(manager, id, body.attempt, logs);
-      await this.fileLocks?.renewForTask(manager, id, this.lockTtlFor(task));
+      await this.fileLocks.renewForTask(manager, id, this.lockTtlFor(task));
       await this.hooks.taskChanged(manager, task);
       return toTaskDto(task);
     });
@@ -192,7 +192,7 @@ export class TasksService implements OnModuleInit {
         executionTime: body.execution_time ?? null,
       });
       if (!task) throw await this.fenceError(manager, id, body);
-      await this.fileLocks?.releaseForTask(manager, id, 'task_finished');
+      await this.fileLocks.releaseForTask(manager, id, 'task_finished');
       await this.hooks.taskChanged(manager, task);
       const unblocked = await this.tasks.promoteRunnablePending(manager, 1000, id);
       for (const t of unblocked) await this.hooks.taskChanged(manager, t);
@@ -259,8 +259,20 @@ export class TasksService implements OnModuleInit {
           status: current.status,
         });
       }
-      const task = await this.tasks.requeueForRetry(manager, id);
-      await PgListener.notify(manager, 'am_tasks_ready');
+      // Its dependencies still rule: a dead one means it can never run; an unfinished one (or a
+      // future run_at) means it waits in pending, as it did when it was submitted.
+      const deps = current.depends_on.length ? await this.tasks.statusOf(manager, current.depends_on) : [];
+      const dead = deps.filter((d) => d.status === 'failed' || d.status === 'cancelled');
+      if (dead.length) {
+        throw new DomainError('unprocessable', 'A dependency of this task has failed or been cancelled; retry that first', {
+          dependencies: dead.map((d) => ({ id: d.id, status: d.status })),
+        });
+      }
+      const waiting =
+        deps.some((d) => d.status !== 'completed') ||
+        (current.run_at !== null && current.run_at.getTime() > Date.now());
+      const task = await this.tasks.requeueForRetry(manager, id, waiting ? 'pending' : 'ready');
+      if (task.status === 'ready') await PgListener.notify(manager, 'am_tasks_ready');
       await this.hooks.taskChanged(manager, task);
       await this.audit.record(manager, {
         actor: principal.actor,
@@ -278,7 +290,7 @@ export class TasksService implements OnModuleInit {
    * tell the hooks, and when the task is finished for good, fail everything that depended on it.
    */
   async afterAttemptEnded(manager: EntityManager, task: TaskRow, audits: AuditEntry[]): Promise<void> {
-    await this.fileLocks?.releaseForTask(manager, task.id, 'task_finished');
+    await this.fileLocks.releaseForTask(manager, task.id, 'task_finished');
     await this.hooks.taskChanged(manager, task);
     if (task.status !== 'failed' && task.status !== 'cancelled') return;
     for (const dependent of await this.tasks.lockOpenDependents(manager, task.id)) {

@@ -11,6 +11,7 @@ import { InjectLogger } from '../common/logger.module';
 import type { AppConfig } from '../config/app-config';
 import { InjectConfig } from '../config/config.module';
 import { PgListener } from '../notifications/pg-listener.service';
+import { SweepRegistry } from '../notifications/sweep-registry';
 import { retryDelayMs } from './retry-policy';
 import { TaskHooks } from './task-hooks';
 import { TasksRepository } from './tasks.repository';
@@ -26,9 +27,6 @@ export const SWEEP_LOCKS = {
 
 const BATCH = 500;
 
-/** Extra sweeps other modules run on the same timer (e.g. expired file locks). */
-export type ExtraSweep = { name: string; lockKey: number; run: (manager: EntityManager) => Promise<number> };
-
 /**
  * Every SWEEP_INTERVAL_MS, on every instance: agents gone silent → offline (their leases end);
  * lapsed leases and timed-out attempts → failed attempts (retrying or failed); due retries and
@@ -39,7 +37,6 @@ export type ExtraSweep = { name: string; lockKey: number; run: (manager: EntityM
 export class TasksSweeper implements OnApplicationBootstrap, OnApplicationShutdown {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
-  private readonly extra: ExtraSweep[] = [];
 
   constructor(
     @InjectConfig() private readonly config: AppConfig,
@@ -51,11 +48,8 @@ export class TasksSweeper implements OnApplicationBootstrap, OnApplicationShutdo
     private readonly lifecycle: AgentLifecycle,
     private readonly hooks: TaskHooks,
     private readonly audit: AuditService,
+    private readonly registry: SweepRegistry,
   ) {}
-
-  register(sweep: ExtraSweep): void {
-    this.extra.push(sweep);
-  }
 
   onApplicationBootstrap(): void {
     this.schedule();
@@ -85,7 +79,8 @@ export class TasksSweeper implements OnApplicationBootstrap, OnApplicationShutdo
     await this.locked(SWEEP_LOCKS.lapsedLeases, (m) => this.sweepLapsedLeases(m));
     await this.locked(SWEEP_LOCKS.dueRetries, (m) => this.sweepDueRetries(m));
     await this.locked(SWEEP_LOCKS.runnablePending, (m) => this.sweepRunnablePending(m));
-    for (const sweep of this.extra) await this.locked(sweep.lockKey, sweep.run);
+    // Sweeps other modules registered (expired file locks, event retention, ...).
+    for (const sweep of this.registry.all()) await this.locked(sweep.lockKey, sweep.run);
   }
 
   private async locked(key: number, work: (manager: EntityManager) => Promise<number>): Promise<number> {

@@ -16,19 +16,18 @@ import {
   Max,
   MaxLength,
   Min,
-  MinLength,
   ValidateNested,
 } from 'class-validator';
 import { CAPABILITY_PATTERN } from '../../agents/dto/agent.dto';
 import { ListQueryDto } from '../../common/list-query.dto';
+import { IsLockPath } from '../../file-locks/dto/file-lock.dto';
 
 export const TASK_TYPE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/;
 
 export class FileDependencyDto {
   @ApiProperty({ example: 'src/app.ts', description: 'Repository-relative; a trailing / locks a directory' })
   @IsString()
-  @MinLength(1)
-  @MaxLength(1024)
+  @IsLockPath()
   path: string;
 
   @ApiProperty({ enum: ['read', 'write', 'exclusive'] })
