@@ -9,6 +9,8 @@ import { AuthModule } from './auth/auth.module';
 import { LoggerModule } from './common/logger.module';
 import type { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
+import { EventsGatewayModule } from './events/events-gateway.module';
+import { EventsModule } from './events/events.module';
 import { FileLocksModule } from './file-locks/file-locks.module';
 import { HealthModule } from './health/health.module';
 import { RolesModule } from './roles/roles.module';
@@ -38,6 +40,7 @@ export class AppModule {
         }),
         SecretsModule,
         NotificationsModule,
+        EventsModule,
         AuditModule,
         AuthModule,
         UsersModule,
@@ -45,6 +48,7 @@ export class AppModule {
         ApiKeysModule,
         AgentsModule,
         FileLocksModule,
+        EventsGatewayModule,
         TasksModule,
         HealthModule,
       ],

@@ -9,6 +9,7 @@ import { HttpErrorFilter, sendError } from './common/http-error.filter';
 import { RequestContextStore } from './common/request-context';
 import { requestIdFrom } from './common/request-id';
 import { createValidationPipe } from './common/validation';
+import { AppIoAdapter } from './events/io-adapter';
 import type { AppConfig } from './config/app-config';
 
 export const API_PREFIX = 'api/v1';
@@ -75,6 +76,8 @@ export function configureApp(app: NestExpressApplication, config: AppConfig, log
   app.setGlobalPrefix(API_PREFIX, { exclude: UNPREFIXED });
   app.useGlobalPipes(createValidationPipe());
   app.useGlobalFilters(new HttpErrorFilter(logger));
+  // Socket.IO shares the HTTP port; the adapter applies CORS_ORIGINS to the handshake.
+  app.useWebSocketAdapter(new AppIoAdapter(app, config));
 
   const document = SwaggerModule.createDocument(
     app,

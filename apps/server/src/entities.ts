@@ -1,6 +1,7 @@
 import { AgentEntity } from './agents/agent.entity';
 import { ApiKeyEntity } from './api-keys/api-key.entity';
 import { AuditChainHeadEntity, AuditEventEntity } from './audit/audit-event.entity';
+import { EventEntity, EventsHeadEntity } from './events/event.entity';
 import { FileLockEntity } from './file-locks/file-lock.entity';
 import { LoginFailureEntity } from './auth/login-failure.entity';
 import { RefreshTokenEntity } from './auth/refresh-token.entity';
@@ -27,4 +28,6 @@ export const ENTITIES = [
   TaskLogEntity,
   IdempotencyKeyEntity,
   FileLockEntity,
+  EventEntity,
+  EventsHeadEntity,
 ];

@@ -127,18 +127,17 @@ export class AgentsRepository {
    * Marks agents silent for longer than `offlineAfterSec` (database clock) offline and returns
    * their ids; SKIP LOCKED leaves rows another transaction is updating to the next sweep.
    */
-  async markSilentOffline(manager: EntityManager, offlineAfterSec: number): Promise<string[]> {
-    const marked = await rows<{ id: string }>(
+  async markSilentOffline(manager: EntityManager, offlineAfterSec: number): Promise<{ id: string; owner: string; current_load: number }[]> {
+    return rows<{ id: string; owner: string; current_load: number }>(
       manager,
       `UPDATE agents SET status = 'offline', updated_at = clock_timestamp()
         WHERE id IN (SELECT id FROM agents
                       WHERE status IN ('active', 'draining')
                         AND last_heartbeat < clock_timestamp() - make_interval(secs => $1)
                       FOR UPDATE SKIP LOCKED)
-        RETURNING id`,
+        RETURNING id, owner, current_load`,
       [offlineAfterSec],
     );
-    return marked.map((r) => r.id);
   }
 
   /** Extends every live lease the agent holds (never revives one that already lapsed). */

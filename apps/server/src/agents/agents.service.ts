@@ -8,6 +8,7 @@ import { DomainError, notFound } from '../common/errors';
 import { decodeCursor, page } from '../common/pagination';
 import type { AppConfig } from '../config/app-config';
 import { InjectConfig } from '../config/config.module';
+import { EventsService } from '../events/events.service';
 import { AgentLifecycle } from './agent-lifecycle';
 import { AgentsRepository, type AgentRow } from './agents.repository';
 import type {
@@ -46,7 +47,16 @@ export class AgentsService {
     private readonly agents: AgentsRepository,
     private readonly lifecycle: AgentLifecycle,
     private readonly audit: AuditService,
+    private readonly events: EventsService,
   ) {}
+
+  private emitUpdate(manager: EntityManager, agent: { id: string; owner: string; status: string; current_load: number }): void {
+    this.events.emit(
+      manager,
+      { type: 'agent_update', agent_id: agent.id, status: agent.status, current_load: agent.current_load, timestamp: new Date().toISOString() },
+      { agentId: agent.id, agentOwner: agent.owner },
+    );
+  }
 
   /**
    * The agent `principal` may act as: one it registered, or any agent for an admin. Anything else
@@ -77,7 +87,9 @@ export class AgentsService {
         resourceId: id,
         details: { name: body.name, type: body.type, capabilities: body.capabilities, re_registered: !inserted },
       });
-      return { agent: toAgentDto((await this.agents.findById(id, manager)) as AgentRow), created: inserted };
+      const agent = (await this.agents.findById(id, manager)) as AgentRow;
+      this.emitUpdate(manager, agent);
+      return { agent: toAgentDto(agent), created: inserted };
     });
   }
 
@@ -100,6 +112,8 @@ export class AgentsService {
       const agent = await this.actingAgent(principal, id, manager);
       if (agent.status === 'disabled') throw new DomainError('illegal_transition', 'This agent is disabled');
       await this.agents.heartbeat(manager, id, body.current_load, body.status);
+      const after = (await this.agents.findById(id, manager)) as AgentRow;
+      if (after.status !== agent.status || after.current_load !== agent.current_load) this.emitUpdate(manager, after);
       const extended = await this.agents.extendLeases(manager, id, this.config.taskLeaseSec);
       const now = await manager.query<{ now: Date }[]>('SELECT clock_timestamp() AS now');
       return {
@@ -126,7 +140,9 @@ export class AgentsService {
         resourceId: id,
         details: { status_before: before.status, status_after: body.status },
       });
-      return toAgentDto((await this.agents.findById(id, manager)) as AgentRow);
+      const after = (await this.agents.findById(id, manager)) as AgentRow;
+      this.emitUpdate(manager, after);
+      return toAgentDto(after);
     });
   }
 
@@ -137,6 +153,8 @@ export class AgentsService {
       await this.agents.lockRow(manager, id);
       await this.lifecycle.agentGone(manager, id, 'deregistered');
       await this.agents.delete(manager, id);
+      // It is gone: dashboards see it go offline for good.
+      this.emitUpdate(manager, { ...agent, status: 'offline' });
       await this.audit.record(manager, {
         actor: principal.actor,
         action: 'agent.deregister',

@@ -74,7 +74,7 @@ export const BUILT_IN_ROLES: Record<BuiltInRole, { description: string; permissi
       Permission.TasksWrite,
       Permission.LocksRead,
       Permission.LocksWrite,
-      Permission.EventsRead,
+      // No events:read: an agent credential receives only the events of agents it registered.
     ],
   },
 };

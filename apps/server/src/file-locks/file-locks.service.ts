@@ -1,4 +1,5 @@
 import { Injectable, type OnModuleInit } from '@nestjs/common';
+import { EventsService } from '../events/events.service';
 import { SweepRegistry } from '../notifications/sweep-registry';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
@@ -73,6 +74,7 @@ export class FileLocksService implements OnModuleInit {
     private readonly lifecycle: AgentLifecycle,
     private readonly audit: AuditService,
     private readonly sweeps: SweepRegistry,
+    private readonly events: EventsService,
   ) {}
 
   onModuleInit(): void {
@@ -100,7 +102,7 @@ export class FileLocksService implements OnModuleInit {
         if (holder.type === 'agent') await this.assertAgentMayLock(principal, holder.id, manager);
         if (body.task_id) await this.assertTaskOpen(manager, body.task_id);
         const result = await this.locks.tryAcquire(manager, holder, body.task_id ?? null, [{ path, access: body.access }], ttlSec, this.config.lockMaxPerHolder);
-        if (result.ok) await this.audit.recordMany(manager, this.acquiredEntries(principal.actor, result.locks));
+        if (result.ok) await this.audit.recordMany(manager, this.acquiredEntries(manager, principal.actor, result.locks));
         return result;
       });
       if (outcome.ok) {
@@ -133,7 +135,7 @@ export class FileLocksService implements OnModuleInit {
       const released = await this.locks.release(manager, [id], 'released');
       await this.audit.recordMany(
         manager,
-        this.releasedEntries(SYSTEM_ACTOR, released, 'lock.release').map((e) => ({ ...e, details: { ...e.details, client_gone: true } })),
+        this.releasedEntries(manager, SYSTEM_ACTOR, released, 'lock.release').map((e) => ({ ...e, details: { ...e.details, client_gone: true } })),
       );
     });
   }
@@ -171,7 +173,7 @@ export class FileLocksService implements OnModuleInit {
       if (!own && !grants(principal.permissions, Permission.LocksForce)) throw notFound('Lock', id);
       const reason: LockReleaseReason = own ? 'released' : 'force_released';
       const released = await this.locks.release(manager, [id], reason);
-      await this.audit.recordMany(manager, this.releasedEntries(principal.actor, released, own ? 'lock.release' : 'lock.force_release'));
+      await this.audit.recordMany(manager, this.releasedEntries(manager, principal.actor, released, own ? 'lock.release' : 'lock.force_release'));
     });
   }
 
@@ -216,7 +218,7 @@ export class FileLocksService implements OnModuleInit {
     const holder: LockHolder = { type: 'agent', id: args.agentId };
     const result = await this.locks.tryAcquire(manager, holder, args.taskId, wanted, args.ttlSec, this.config.lockMaxPerHolder);
     if (!result.ok) return { ok: false, reason: result.reason, conflicts: result.conflicts.map(toConflict) };
-    return { ok: true, locks: result.locks.map(toLockDto), audit: this.acquiredEntries(args.actor, result.locks) };
+    return { ok: true, locks: result.locks.map(toLockDto), audit: this.acquiredEntries(manager, args.actor, result.locks) };
   }
 
   /**
@@ -230,7 +232,7 @@ export class FileLocksService implements OnModuleInit {
     reason: LockReleaseReason = 'task_finished',
   ): Promise<{ released: number; audit: AuditEntry[] }> {
     const released = await this.locks.releaseForTask(manager, taskId, reason);
-    return { released: released.length, audit: this.releasedEntries(actor, released, 'lock.release') };
+    return { released: released.length, audit: this.releasedEntries(manager, actor, released, 'lock.release') };
   }
 
   /**
@@ -248,7 +250,7 @@ export class FileLocksService implements OnModuleInit {
    */
   async sweepExpired(manager: EntityManager, limit = SWEEP_BATCH): Promise<number> {
     const expired = await this.locks.sweepExpired(manager, limit);
-    await this.audit.recordMany(manager, this.releasedEntries(SYSTEM_ACTOR, expired, 'lock.expire'));
+    await this.audit.recordMany(manager, this.releasedEntries(manager, SYSTEM_ACTOR, expired, 'lock.expire'));
     return expired.length;
   }
 
@@ -261,7 +263,7 @@ export class FileLocksService implements OnModuleInit {
     await this.locks.lockAgentRow(manager, agentId);
     const why: LockReleaseReason = reason === 'offline' ? 'agent_offline' : reason === 'disabled' ? 'agent_disabled' : 'agent_deregistered';
     const released = await this.locks.releaseForHolder(manager, { type: 'agent', id: agentId }, why);
-    await this.audit.recordMany(manager, this.releasedEntries(SYSTEM_ACTOR, released, reason === 'offline' ? 'lock.expire' : 'lock.release'));
+    await this.audit.recordMany(manager, this.releasedEntries(manager, SYSTEM_ACTOR, released, reason === 'offline' ? 'lock.expire' : 'lock.release'));
     return released.length;
   }
 
@@ -310,7 +312,28 @@ export class FileLocksService implements OnModuleInit {
     return (await this.agentRows.findOwned(lock.holder_id, ownerOf(principal), manager)) !== undefined;
   }
 
-  private acquiredEntries(actor: AuditActor, rows: LockRow[]): AuditEntry[] {
+  /** lock_update for each lock taken or let go, in the same transaction (through the outbox). */
+  private emitLockUpdates(manager: EntityManager, rows: LockRow[], state: (row: LockRow) => 'acquired' | 'released' | 'expired'): void {
+    const timestamp = new Date().toISOString();
+    for (const row of rows) {
+      this.events.emit(
+        manager,
+        {
+          type: 'lock_update',
+          lock_id: row.id,
+          path: row.path,
+          access: row.access,
+          state: state(row),
+          holder: { type: row.holder_type, id: row.holder_id },
+          timestamp,
+        },
+        { agentId: row.holder_type === 'agent' ? row.holder_id : null },
+      );
+    }
+  }
+
+  private acquiredEntries(manager: EntityManager, actor: AuditActor, rows: LockRow[]): AuditEntry[] {
+    this.emitLockUpdates(manager, rows, () => 'acquired');
     return rows.map((row) => ({
       actor,
       action: 'lock.acquire',
@@ -328,7 +351,8 @@ export class FileLocksService implements OnModuleInit {
   }
 
   /** A row that had already lapsed when released is recorded as lock.expire, whatever `action`. */
-  private releasedEntries(actor: AuditActor, rows: ReleasedLockRow[], action: string): AuditEntry[] {
+  private releasedEntries(manager: EntityManager, actor: AuditActor, rows: ReleasedLockRow[], action: string): AuditEntry[] {
+    this.emitLockUpdates(manager, rows, (row) => ((row as ReleasedLockRow).release_reason === 'expired' || action === 'lock.expire' ? 'expired' : 'released'));
     return rows.map((row) => ({
       actor,
       action: row.release_reason === 'expired' ? 'lock.expire' : action,

@@ -14,7 +14,9 @@ import type { AppConfig } from '../config/app-config';
 import { InjectConfig } from '../config/config.module';
 import { PgListener } from '../notifications/pg-listener.service';
 import type { CompleteDto, CreateTaskDto, FailDto, ListTasksQueryDto, ProgressDto, TaskDto, TaskListDto } from './dto/task.dto';
+import { EventsService } from '../events/events.service';
 import { IdempotencyRepository } from './idempotency.repository';
+import { emitTaskEvents } from './task.events';
 import { retryDelayMs } from './retry-policy';
 import { PRIORITY_RANK } from './task.entity';
 import { TASK_FILE_LOCKS, TaskHooks, type TaskFileLocks } from './task-hooks';
@@ -37,10 +39,12 @@ export class TasksService implements OnModuleInit {
     private readonly lifecycle: AgentLifecycle,
     private readonly hooks: TaskHooks,
     private readonly audit: AuditService,
+    private readonly events: EventsService,
     @Inject(TASK_FILE_LOCKS) private readonly fileLocks: TaskFileLocks,
   ) {}
 
   onModuleInit(): void {
+    this.hooks.onChanged(async (manager, task) => emitTaskEvents(this.events, manager, task));
     this.lifecycle.onAgentGone('tasks', async (manager, agentId, reason) => {
       if (reason === 'deregistered') {
         // A clean goodbye: its tasks go straight back to the queue, not counted as failures.

@@ -10,6 +10,7 @@ import { SYSTEM_ACTOR } from '../auth/principal';
 import { InjectLogger } from '../common/logger.module';
 import type { AppConfig } from '../config/app-config';
 import { InjectConfig } from '../config/config.module';
+import { EventsService } from '../events/events.service';
 import { PgListener } from '../notifications/pg-listener.service';
 import { SweepRegistry } from '../notifications/sweep-registry';
 import { retryDelayMs } from './retry-policy';
@@ -49,6 +50,7 @@ export class TasksSweeper implements OnApplicationBootstrap, OnApplicationShutdo
     private readonly hooks: TaskHooks,
     private readonly audit: AuditService,
     private readonly registry: SweepRegistry,
+    private readonly events: EventsService,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -91,8 +93,16 @@ export class TasksSweeper implements OnApplicationBootstrap, OnApplicationShutdo
   }
 
   private async sweepOfflineAgents(manager: EntityManager): Promise<number> {
-    const ids = await this.agents.markSilentOffline(manager, this.config.agentOfflineAfterSec);
-    for (const id of ids) await this.lifecycle.agentGone(manager, id, 'offline');
+    const gone = await this.agents.markSilentOffline(manager, this.config.agentOfflineAfterSec);
+    const ids = gone.map((a) => a.id);
+    for (const agent of gone) {
+      await this.lifecycle.agentGone(manager, agent.id, 'offline');
+      this.events.emit(
+        manager,
+        { type: 'agent_update', agent_id: agent.id, status: 'offline', current_load: agent.current_load, timestamp: new Date().toISOString() },
+        { agentId: agent.id, agentOwner: agent.owner },
+      );
+    }
     await this.audit.recordMany(
       manager,
       ids.map((id) => ({ actor: SYSTEM_ACTOR, action: 'agent.offline', resourceType: 'agent', resourceId: id })),

@@ -48,7 +48,7 @@ export class Foundation1795334016542 implements MigrationInterface {
       ('viewer', 'Read-only access to the fleet, including events',
         '{agents:read,tasks:read,workflows:read,pipelines:read,locks:read,events:read}', true),
       ('agent', 'Registers agents and acts as them: claim, progress, complete, fail, heartbeat, locks',
-        '{agents:read,agents:act,tasks:read,tasks:write,locks:read,locks:write,events:read}', true)`);
+        '{agents:read,agents:act,tasks:read,tasks:write,locks:read,locks:write}', true)`);
   }
 
   async down(queryRunner: QueryRunner): Promise<void> {

@@ -1,0 +1,81 @@
+import type { EventChannel } from '../../../../libs/contracts/src';
+import { Permission, grants } from '../auth/permissions';
+import { ownerOf, type Principal } from '../auth/principal';
+
+/**
+ * Who may see which events. A caller with events:read sees every event of the channels it may
+ * read. An agent credential without events:read sees only events about agents it registered
+ * (their agent_update, and the task and lock events of tasks those agents hold).
+ */
+export interface EventViewer {
+  scope: 'all' | 'own';
+  owner: string;
+  permissions: ReadonlySet<string>;
+}
+
+const CHANNEL_PERMISSION: Record<Exclude<EventChannel, 'all'>, Permission> = {
+  tasks: Permission.TasksRead,
+  agents: Permission.AgentsRead,
+  pipelines: Permission.PipelinesRead,
+  workflows: Permission.WorkflowsRead,
+  locks: Permission.LocksRead,
+};
+
+const OWN_SCOPE_CHANNELS: EventChannel[] = ['tasks', 'agents', 'locks', 'all'];
+
+export function viewerFor(principal: Principal): EventViewer | null {
+  if (grants(principal.permissions, Permission.EventsRead)) {
+    return { scope: 'all', owner: ownerOf(principal), permissions: principal.permissions };
+  }
+  if (grants(principal.permissions, Permission.AgentsAct)) {
+    return { scope: 'own', owner: ownerOf(principal), permissions: principal.permissions };
+  }
+  return null;
+}
+
+export function channelOfEvent(event: { type: string; payload: Record<string, unknown> }): Exclude<EventChannel, 'all'> {
+  switch (event.type) {
+    case 'task_update':
+      return 'tasks';
+    case 'agent_update':
+      return 'agents';
+    case 'pipeline_progress':
+      return 'pipelines';
+    case 'workflow_update':
+      return 'workflows';
+    case 'lock_update':
+      return 'locks';
+    default:
+      return event.payload.run_id ? 'pipelines' : 'tasks';
+  }
+}
+
+export function mayUseChannel(viewer: EventViewer, channel: EventChannel): boolean {
+  if (viewer.scope === 'own') return OWN_SCOPE_CHANNELS.includes(channel);
+  return channel === 'all' || grants(viewer.permissions, CHANNEL_PERMISSION[channel]);
+}
+
+export function mayView(
+  viewer: EventViewer,
+  event: { type: string; payload: Record<string, unknown>; agent_id: string | null; agent_owner: string | null },
+  ownedAgents: ReadonlySet<string>,
+): boolean {
+  const channel = channelOfEvent(event);
+  if (viewer.scope === 'all') return grants(viewer.permissions, CHANNEL_PERMISSION[channel]);
+  if (!OWN_SCOPE_CHANNELS.includes(channel)) return false;
+  return event.agent_owner === viewer.owner || (event.agent_id !== null && ownedAgents.has(event.agent_id));
+}
+
+export interface Subscription {
+  channel: EventChannel;
+  id?: string;
+}
+
+const ID_FIELDS = ['task_id', 'agent_id', 'run_id', 'pipeline_id', 'workflow_id', 'lock_id', 'assigned_agent'];
+
+/** Does an event fall under a subscription: its channel (or `all`), and its id when one was given. */
+export function matches(sub: Subscription, event: { type: string; payload: Record<string, unknown> }): boolean {
+  if (sub.channel !== 'all' && sub.channel !== channelOfEvent(event)) return false;
+  if (!sub.id) return true;
+  return ID_FIELDS.some((field) => event.payload[field] === sub.id);
+}

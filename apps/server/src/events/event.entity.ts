@@ -1,0 +1,40 @@
+import { Column, CreateDateColumn, Entity, Index, PrimaryColumn } from 'typeorm';
+
+/**
+ * The transactional outbox: one row per event, written in the transaction of the change it
+ * describes. `seq` comes from events_head under its row lock, held until commit, so seq order is
+ * commit order and has no gaps: a reader that has seen seq n has seen every event before it.
+ */
+@Entity('events')
+@Index('idx_events_created_at', ['createdAt'])
+export class EventEntity {
+  @PrimaryColumn({ type: 'bigint' })
+  seq: string;
+
+  @Column({ type: 'text' })
+  type: string;
+
+  /** The API.md payload without `seq`. */
+  @Column({ type: 'jsonb' })
+  payload: Record<string, unknown>;
+
+  /** The agent the event concerns (the task's holder, the lock's agent), for agent-scoped readers. */
+  @Column({ name: 'agent_id', type: 'uuid', nullable: true })
+  agentId: string | null;
+
+  /** The owner credential of that agent when known at emit time (agent_update). */
+  @Column({ name: 'agent_owner', type: 'text', nullable: true })
+  agentOwner: string | null;
+
+  @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
+  createdAt: Date;
+}
+
+@Entity('events_head')
+export class EventsHeadEntity {
+  @PrimaryColumn({ type: 'smallint' })
+  id: number;
+
+  @Column({ name: 'last_seq', type: 'bigint' })
+  lastSeq: string;
+}

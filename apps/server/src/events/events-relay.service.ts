@@ -1,0 +1,83 @@
+import { Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import type { Logger } from 'pino';
+import { InjectLogger } from '../common/logger.module';
+import { PgListener } from '../notifications/pg-listener.service';
+import { EventsRepository, type StoredEvent } from './events.repository';
+
+const BATCH = 500;
+/** Correctness never hangs on a notification: the relay also polls. */
+const POLL_MS = 1000;
+
+/**
+ * Per instance: reads the outbox in seq order from where it left off — woken by NOTIFY from any
+ * instance's commit, or by its poll — and hands each new event once to the local sinks (the
+ * Socket.IO gateway, MCP subscriptions). Reads are single-flight, so order is preserved.
+ */
+@Injectable()
+export class EventsRelay implements OnApplicationBootstrap, OnApplicationShutdown {
+  private lastSeq = '0';
+  private pumping = false;
+  private again = false;
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private readonly sinks = new Set<(events: StoredEvent[]) => void>();
+
+  constructor(
+    private readonly events: EventsRepository,
+    private readonly listener: PgListener,
+    @InjectLogger() private readonly logger: Logger,
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    this.lastSeq = await this.events.lastSeq();
+    this.listener.on('am_events', () => void this.pump());
+    this.timer = setInterval(() => void this.pump(), POLL_MS);
+    this.timer.unref();
+  }
+
+  onApplicationShutdown(): void {
+    this.stopped = true;
+    clearInterval(this.timer);
+  }
+
+  /** The seq of the newest event this instance has relayed. */
+  get position(): string {
+    return this.lastSeq;
+  }
+
+  subscribe(sink: (events: StoredEvent[]) => void): () => void {
+    this.sinks.add(sink);
+    return () => this.sinks.delete(sink);
+  }
+
+  async pump(): Promise<void> {
+    if (this.pumping) {
+      this.again = true;
+      return;
+    }
+    this.pumping = true;
+    try {
+      do {
+        this.again = false;
+        for (;;) {
+          if (this.stopped) return;
+          const batch = await this.events.after(this.lastSeq, BATCH, null, null);
+          if (batch.length === 0) break;
+          this.lastSeq = batch[batch.length - 1].seq;
+          for (const sink of this.sinks) {
+            try {
+              sink(batch);
+            } catch (err) {
+              this.logger.error({ err }, 'event sink failed');
+            }
+          }
+          if (batch.length < BATCH) break;
+        }
+      } while (this.again);
+    } catch (err) {
+      this.logger.warn({ err: (err as Error).message }, 'reading the outbox failed; will retry');
+    } finally {
+      this.pumping = false;
+    }
+  }
+}
