@@ -66,6 +66,20 @@ export class AgentsRepository {
     return rows[0];
   }
 
+  /** The identity fields of an agent `owner` may act as (owner null: an admin). Cheap: hot paths call it. */
+  async findActable(
+    id: string,
+    owner: string | null,
+    manager: EntityManager,
+  ): Promise<{ id: string; name: string; owner: string; status: AgentStatus; current_load: number } | undefined> {
+    const found = await rows<{ id: string; name: string; owner: string; status: AgentStatus; current_load: number }>(
+      manager,
+      'SELECT id, name, owner, status, current_load FROM agents WHERE id = $1 AND ($2::text IS NULL OR owner = $2)',
+      [id, owner],
+    );
+    return found[0];
+  }
+
   /** The agent, only if `owner` registered it (or owner is null: an admin acting on anyone's). */
   async findOwned(id: string, owner: string | null, manager: EntityManager = this.dataSource.manager): Promise<AgentRow | undefined> {
     const rows = await manager.query<AgentRow[]>(
@@ -98,16 +112,24 @@ export class AgentsRepository {
   }
 
   /** Records a heartbeat; an offline agent that beats again is active again (draining/disabled stay). */
-  async heartbeat(manager: EntityManager, id: string, currentLoad: number | undefined, status: AgentStatus | undefined): Promise<void> {
-    await manager.query(
+  async heartbeat(
+    manager: EntityManager,
+    id: string,
+    currentLoad: number | undefined,
+    status: AgentStatus | undefined,
+  ): Promise<{ status: AgentStatus; current_load: number; now: Date }> {
+    const updated = await rows<{ status: AgentStatus; current_load: number; now: Date }>(
+      manager,
       `UPDATE agents SET last_heartbeat = clock_timestamp(), updated_at = clock_timestamp(),
               current_load = COALESCE($2, current_load),
               status = CASE WHEN status = 'disabled' THEN 'disabled'
                             WHEN $3::text IS NOT NULL THEN $3::text
                             WHEN status = 'offline' THEN 'active' ELSE status END
-        WHERE id = $1`,
+        WHERE id = $1
+        RETURNING status, current_load, clock_timestamp() AS now`,
       [id, currentLoad ?? null, status ?? null],
     );
+    return updated[0];
   }
 
   /** Row-locks the agent, so whatever it holds cannot change under a deregistration. */

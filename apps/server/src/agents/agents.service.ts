@@ -9,6 +9,7 @@ import { decodeCursor, page } from '../common/pagination';
 import type { AppConfig } from '../config/app-config';
 import { InjectConfig } from '../config/config.module';
 import { EventsService } from '../events/events.service';
+import type { AgentStatus } from './agent.entity';
 import { AgentLifecycle } from './agent-lifecycle';
 import { AgentsRepository, type AgentRow } from './agents.repository';
 import type {
@@ -62,8 +63,12 @@ export class AgentsService {
    * The agent `principal` may act as: one it registered, or any agent for an admin. Anything else
    * is a 404, so agent ids of other tenants are not even confirmed to exist.
    */
-  async actingAgent(principal: Principal, agentId: string, manager?: EntityManager): Promise<AgentRow> {
-    const agent = await this.agents.findOwned(agentId, isAdmin(principal) ? null : ownerOf(principal), manager);
+  async actingAgent(
+    principal: Principal,
+    agentId: string,
+    manager: EntityManager = this.dataSource.manager,
+  ): Promise<{ id: string; name: string; owner: string; status: AgentStatus; current_load: number }> {
+    const agent = await this.agents.findActable(agentId, isAdmin(principal) ? null : ownerOf(principal), manager);
     if (!agent) throw notFound('Agent', agentId);
     return agent;
   }
@@ -111,13 +116,11 @@ export class AgentsService {
     return inTransaction(this.dataSource, async (manager) => {
       const agent = await this.actingAgent(principal, id, manager);
       if (agent.status === 'disabled') throw new DomainError('illegal_transition', 'This agent is disabled');
-      await this.agents.heartbeat(manager, id, body.current_load, body.status);
-      const after = (await this.agents.findById(id, manager)) as AgentRow;
-      if (after.status !== agent.status || after.current_load !== agent.current_load) this.emitUpdate(manager, after);
+      const after = await this.agents.heartbeat(manager, id, body.current_load, body.status);
+      if (after.status !== agent.status || after.current_load !== agent.current_load) this.emitUpdate(manager, { ...agent, ...after });
       const extended = await this.agents.extendLeases(manager, id, this.config.taskLeaseSec);
-      const now = await manager.query<{ now: Date }[]>('SELECT clock_timestamp() AS now');
       return {
-        server_time: now[0].now.toISOString(),
+        server_time: after.now.toISOString(),
         heartbeat_interval_sec: this.config.agentHeartbeatIntervalSec,
         lease_extended: extended,
       };
