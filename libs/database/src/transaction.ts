@@ -21,7 +21,7 @@ export function isForeignKeyViolation(err: unknown): boolean {
 
 export { sqlState };
 
-type BeforeCommit = { fn: (manager: EntityManager) => Promise<void>; order: number };
+type BeforeCommit = (manager: EntityManager) => Promise<void>;
 const beforeCommit = new WeakMap<EntityManager, BeforeCommit[]>();
 
 /** True inside inTransaction's work (so deferred writes such as events will be flushed). */
@@ -31,18 +31,14 @@ export function isInTransaction(manager: EntityManager): boolean {
 
 /**
  * Defers `fn` to the end of the transaction `manager` belongs to, after the work itself: for
- * writes that take a global lock held until commit (the audit chain tip, the event sequence).
- * Deferred writes run in ascending `order`, so every transaction takes those locks last and in
- * the same order, and two transactions can never wait on each other for them.
+ * writes that take a global lock held until commit (the audit chain tip, the event sequence),
+ * which should be held for as short a time as possible.
  */
-export function onBeforeCommit(manager: EntityManager, fn: (manager: EntityManager) => Promise<void>, order = 100): void {
+export function onBeforeCommit(manager: EntityManager, fn: BeforeCommit): void {
   const list = beforeCommit.get(manager);
   if (!list) throw new Error('onBeforeCommit needs a manager from inTransaction()');
-  list.push({ fn, order });
+  list.push(fn);
 }
-
-/** Deferred-write order: the audit chain first, then the event outbox. */
-export const COMMIT_ORDER = { audit: 10, events: 20 } as const;
 
 /**
  * Runs `work` in one transaction and retries it (with a short randomised pause) when PostgreSQL
@@ -64,7 +60,7 @@ export async function inTransaction<T>(
           // Hooks may register more hooks; drain until none are left.
           for (let hooks = beforeCommit.get(manager) ?? []; hooks.length; hooks = beforeCommit.get(manager) ?? []) {
             beforeCommit.set(manager, []);
-            for (const hook of [...hooks].sort((a, b) => a.order - b.order)) await hook.fn(manager);
+            for (const hook of hooks) await hook(manager);
           }
           return result;
         } finally {

@@ -1,8 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import type { DataSource, EntityManager } from 'typeorm';
-import { rows } from '../../../../libs/database/src';
-import type { ChainedFields } from './audit-chain';
+import type { DataSource } from 'typeorm';
 
 export interface AuditRow {
   seq: string;
@@ -56,61 +54,6 @@ function where(filter: AuditFilter, params: unknown[]): string[] {
 @Injectable()
 export class AuditRepository {
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
-
-  /**
-   * Appends rows in the caller's transaction, in one statement. The head row's lock (held until
-   * commit) makes appends take turns, so each row links to the one committed before it and `seq`
-   * has no gaps. The database chains the hashes from the tip it locked (a recursive CTE walks the
-   * new rows in order); `canonical` is each row's fixed form (see audit-chain.ts).
-   */
-  async append(manager: EntityManager, entries: { fields: ChainedFields; canonical: string }[]): Promise<string[]> {
-    const col = <K extends keyof ChainedFields>(k: K) => entries.map((r) => r.fields[k]);
-    const result = await rows<{ seqs: string[] }>(manager, 
-      `WITH RECURSIVE head AS (
-         SELECT last_seq, last_hash FROM audit_chain_head WHERE id = 1 FOR UPDATE
-       ), input AS (
-         SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                              $8::text[], $9::text[], $10::text[], $11::text[], $12::jsonb[], $13::text[])
-                  WITH ORDINALITY AS x(id, occurred_at, actor_type, actor_id, action, resource_type, resource_id,
-                                       outcome, ip, user_agent, request_id, details, canonical, ord)
-       ), chain AS (
-         SELECT i.ord, h.last_seq + 1 AS seq, h.last_hash AS prev_hash,
-                encode(sha256(convert_to(h.last_hash || '|' || (h.last_seq + 1)::text || '|' || i.canonical, 'UTF8')), 'hex') AS hash
-           FROM head h JOIN input i ON i.ord = 1
-         UNION ALL
-         SELECT i.ord, c.seq + 1, c.hash,
-                encode(sha256(convert_to(c.hash || '|' || (c.seq + 1)::text || '|' || i.canonical, 'UTF8')), 'hex')
-           FROM chain c JOIN input i ON i.ord = c.ord + 1
-       ), ins AS (
-         INSERT INTO audit_events (seq, id, occurred_at, actor_type, actor_id, action, resource_type, resource_id,
-                                   outcome, ip, user_agent, request_id, details, prev_hash, hash)
-         SELECT c.seq, i.id, i.occurred_at, i.actor_type, i.actor_id, i.action, i.resource_type, i.resource_id,
-                i.outcome, i.ip, i.user_agent, i.request_id, i.details, c.prev_hash, c.hash
-           FROM chain c JOIN input i ON i.ord = c.ord
-         RETURNING seq, hash
-       ), tip AS (
-         SELECT seq, hash FROM ins ORDER BY seq DESC LIMIT 1
-       )
-       UPDATE audit_chain_head h SET last_seq = tip.seq, last_hash = tip.hash FROM tip WHERE h.id = 1
-       RETURNING (SELECT array_agg(seq::text ORDER BY seq) FROM ins) AS seqs`,
-      [
-        col('id'),
-        col('occurredAt'),
-        col('actorType'),
-        col('actorId'),
-        col('action'),
-        col('resourceType'),
-        col('resourceId'),
-        col('outcome'),
-        col('ip'),
-        col('userAgent'),
-        col('requestId'),
-        entries.map((r) => JSON.stringify(r.fields.details)),
-        entries.map((r) => r.canonical),
-      ],
-    );
-    return result[0].seqs;
-  }
 
   /** Newest first; `beforeSeq` is the keyset cursor. */
   async list(filter: AuditFilter, limit: number, beforeSeq?: string): Promise<AuditRow[]> {

@@ -2,11 +2,12 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { randomUUID } from 'node:crypto';
 import type { DataSource, EntityManager } from 'typeorm';
-import { COMMIT_ORDER, inTransaction, onBeforeCommit } from '../../../../libs/database/src';
+import { inTransaction } from '../../../../libs/database/src';
+import { journalAudit } from '../outbox/commit-journal';
 import { RequestContextStore } from '../common/request-context';
 import type { AuditActor } from '../auth/principal';
 import { decodeCursor, encodeCursor } from '../common/pagination';
-import { canonicalRow, chainHash, GENESIS_HASH, scrubDetails, type ChainedFields } from './audit-chain';
+import { canonicalRow, chainHash, GENESIS_HASH, scrubDetails } from './audit-chain';
 import { AuditRepository, type AuditFilter, type AuditRow } from './audit.repository';
 import type { AuditEventDto, AuditEventListDto, AuditFilterDto, AuditVerificationDto, ListAuditQueryDto } from './dto/audit.dto';
 
@@ -27,8 +28,6 @@ export interface AuditEntry {
  * commits (or rolls back) with the change it describes; call it last in the transaction, since the
  * chain's tip stays locked until commit.
  */
-const pendingAudit = new WeakMap<EntityManager, { fields: ChainedFields; canonical: string }[]>();
-
 @Injectable()
 export class AuditService {
   constructor(
@@ -37,9 +36,9 @@ export class AuditService {
   ) {}
 
   /**
-   * Adds a row to the caller's transaction. The row is written when the transaction's work is
-   * done, just before commit (see onBeforeCommit): the chain tip is then locked only for the
-   * commit itself, and always before the event sequence, so appends never deadlock.
+   * Adds a row to the caller's transaction. It is written with the transaction's other
+   * commit-time writes, in one statement just before commit (outbox/commit-journal.ts), so the
+   * chain tip is locked only for the commit itself.
    */
   async record(manager: EntityManager, entry: AuditEntry): Promise<void> {
     await this.recordMany(manager, [entry]);
@@ -71,20 +70,7 @@ export class AuditService {
       };
       return { fields, canonical: canonicalRow(fields) };
     });
-    let buffer = pendingAudit.get(manager);
-    if (!buffer) {
-      pendingAudit.set(manager, (buffer = []));
-      onBeforeCommit(
-        manager,
-        async (m) => {
-          const all = pendingAudit.get(m) ?? [];
-          pendingAudit.delete(m);
-          if (all.length) await this.audit.append(m, all);
-        },
-        COMMIT_ORDER.audit,
-      );
-    }
-    buffer.push(...rows);
+    journalAudit(manager, rows);
   }
 
   /** For outcomes with no surrounding change to join (denials, failed logins). */

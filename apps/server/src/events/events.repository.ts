@@ -2,13 +2,6 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
 import { rows } from '../../../../libs/database/src';
-import type { UnsequencedEvent } from '../../../../libs/contracts/src';
-
-export interface OutboxEntry {
-  event: UnsequencedEvent;
-  agentId: string | null;
-  agentOwner: string | null;
-}
 
 export interface StoredEvent {
   seq: string;
@@ -21,34 +14,6 @@ export interface StoredEvent {
 @Injectable()
 export class EventsRepository {
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
-
-  /**
-   * Appends in one statement. The events_head row lock (held until commit) orders appends, so
-   * seqs are handed out in commit order without gaps — a reader never sees seq n+1 before n.
-   */
-  async append(manager: EntityManager, entries: OutboxEntry[]): Promise<string> {
-    const r = await rows<{ last_seq: string }>(
-      manager,
-      `WITH head AS (
-         SELECT last_seq FROM events_head WHERE id = 1 FOR UPDATE
-       ), input AS (
-         SELECT * FROM unnest($1::text[], $2::jsonb[], $3::uuid[], $4::text[]) WITH ORDINALITY AS x(type, payload, agent_id, agent_owner, ord)
-       ), ins AS (
-         INSERT INTO events (seq, type, payload, agent_id, agent_owner)
-         SELECT head.last_seq + input.ord, input.type, input.payload, input.agent_id, input.agent_owner FROM head, input
-         RETURNING seq
-       )
-       UPDATE events_head SET last_seq = (SELECT max(seq) FROM ins) WHERE id = 1
-       RETURNING last_seq::text`,
-      [
-        entries.map((e) => e.event.type),
-        entries.map((e) => JSON.stringify(e.event)),
-        entries.map((e) => e.agentId),
-        entries.map((e) => e.agentOwner),
-      ],
-    );
-    return r[0].last_seq;
-  }
 
   async lastSeq(): Promise<string> {
     const r = await rows<{ last_seq: string }>(this.dataSource.manager, 'SELECT last_seq::text FROM events_head WHERE id = 1');

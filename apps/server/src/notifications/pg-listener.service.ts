@@ -4,8 +4,9 @@ import { Client, type ClientConfig } from 'pg';
 import type { Logger } from 'pino';
 import type { DataSource, EntityManager } from 'typeorm';
 import { InjectLogger } from '../common/logger.module';
+import { journalNotify, type Channel } from '../outbox/commit-journal';
 
-export type Channel = 'am_tasks_ready' | 'am_locks_released' | 'am_events';
+export type { Channel };
 
 type Listener = (payload: string) => void;
 
@@ -46,9 +47,9 @@ export class PgListener implements OnModuleInit, OnApplicationShutdown {
     return () => set.delete(listener);
   }
 
-  /** Sends a notification that is delivered when `manager`'s transaction commits. */
+  /** Sends a notification when `manager`'s transaction commits (with its other commit-time writes). */
   static async notify(manager: EntityManager, channel: Channel, payload = ''): Promise<void> {
-    await manager.query('SELECT pg_notify($1, $2)', [channel, payload]);
+    journalNotify(manager, channel, payload);
   }
 
   private async connect(): Promise<void> {
