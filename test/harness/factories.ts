@@ -110,3 +110,32 @@ export async function eventually<T>(check: () => Promise<T | undefined>, timeout
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }
+
+/** POST /tasks/{id}/complete as `agentId` with the claimed attempt; throws unless 200. */
+export async function completeTask(
+  app: TestApp,
+  auth: AuthHeader,
+  task: { id: string; attempt: number },
+  agentId: string,
+  result: unknown = {},
+): Promise<{ id: string; status: string; [k: string]: unknown }> {
+  const res = await app.http.post(`/api/v1/tasks/${task.id}/complete`).set(auth).send({ agent_id: agentId, attempt: task.attempt, result });
+  if (res.status !== 200) throw new Error(`completing a task failed: ${res.status} ${JSON.stringify(res.body)}`);
+  return res.body as { id: string; status: string };
+}
+
+/** POST /tasks/{id}/fail as `agentId` with the claimed attempt; throws unless 200. */
+export async function failTask(
+  app: TestApp,
+  auth: AuthHeader,
+  task: { id: string; attempt: number },
+  agentId: string,
+  retryable = false,
+): Promise<{ id: string; status: string; [k: string]: unknown }> {
+  const res = await app.http
+    .post(`/api/v1/tasks/${task.id}/fail`)
+    .set(auth)
+    .send({ agent_id: agentId, attempt: task.attempt, error: { code: 'boom', message: 'it broke' }, retryable });
+  if (res.status !== 200) throw new Error(`failing a task failed: ${res.status} ${JSON.stringify(res.body)}`);
+  return res.body as { id: string; status: string };
+}

@@ -7,6 +7,9 @@ import { ApiKeysModule } from './api-keys/api-keys.module';
 import { AuditModule } from './audit/audit.module';
 import { AuthModule } from './auth/auth.module';
 import { LoggerModule } from './common/logger.module';
+import { McpModule } from './mcp/mcp.module';
+import { MetricsModule } from './metrics/metrics.module';
+import { RateLimitModule } from './rate-limit/rate-limit.module';
 import type { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
 import { EventsGatewayModule } from './events/events-gateway.module';
@@ -15,9 +18,11 @@ import { FileLocksModule } from './file-locks/file-locks.module';
 import { HealthModule } from './health/health.module';
 import { RolesModule } from './roles/roles.module';
 import { NotificationsModule } from './notifications/notifications.module';
+import { PipelinesModule } from './pipelines/pipelines.module';
 import { SecretsModule } from './secrets/secrets.module';
 import { TasksModule } from './tasks/tasks.module';
 import { UsersModule } from './users/users.module';
+import { WorkflowsModule } from './workflows/workflows.module';
 
 export interface AppDependencies {
   config: AppConfig;
@@ -50,7 +55,12 @@ export class AppModule {
         FileLocksModule,
         EventsGatewayModule,
         TasksModule,
+        WorkflowsModule,
+        PipelinesModule,
         HealthModule,
+        MetricsModule,
+        RateLimitModule,
+        McpModule,
       ],
     };
   }

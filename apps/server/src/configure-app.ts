@@ -2,14 +2,20 @@ import { RequestMethod, type INestApplication } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { NextFunction, Request, Response } from 'express';
+import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
+import { DataSource } from 'typeorm';
 import { DomainError } from './common/errors';
+import { httpMetrics, LoadShedder, traceHeader, requestTimeout, securityHeaders } from './common/http-hardening';
 import { HttpErrorFilter, sendError } from './common/http-error.filter';
 import { RequestContextStore } from './common/request-context';
 import { requestIdFrom } from './common/request-id';
 import { createValidationPipe } from './common/validation';
 import { AppIoAdapter } from './events/io-adapter';
+import { ShutdownState } from './health/shutdown-state';
+import { MetricsService } from './metrics/metrics.service';
+import { findPanelDir, panelMiddleware } from './panel/panel-static';
 import type { AppConfig } from './config/app-config';
 
 export const API_PREFIX = 'api/v1';
@@ -19,6 +25,7 @@ export const UNPREFIXED = [
   { path: 'health/live', method: RequestMethod.GET },
   { path: 'health/ready', method: RequestMethod.GET },
   { path: 'metrics', method: RequestMethod.GET },
+  { path: 'mcp', method: RequestMethod.ALL },
 ];
 
 /**
@@ -27,6 +34,8 @@ export const UNPREFIXED = [
  */
 export function configureApp(app: NestExpressApplication, config: AppConfig, logger: Logger): INestApplication {
   app.disable('x-powered-by');
+  // First, so even a response from the body parser (413, invalid JSON) carries them.
+  app.use(...securityHeaders());
   app.set('trust proxy', config.trustProxy);
   app.useBodyParser('json', { limit: config.bodyLimitBytes });
   app.useBodyParser('urlencoded', { limit: config.bodyLimitBytes, extended: false });
@@ -52,11 +61,21 @@ export function configureApp(app: NestExpressApplication, config: AppConfig, log
       autoLogging: { ignore: (req) => req.url === '/health/live' || req.url === '/health/ready' },
     }),
   );
+  app.use(httpMetrics(app.get(MetricsService)), traceHeader());
+  const shutdown = app.get(ShutdownState);
+  const shedder = new LoadShedder(config, () => poolOf(app.get(DataSource)), app.get(MetricsService));
+  app.use(shedder.middleware(logger));
+  app.use(requestTimeout(config, logger));
+  // Node's own limits: the whole request must arrive within the timeout (slow-loris), and idle
+  // keep-alive sockets outlive a typical load balancer's 60 s idle timeout.
+  const server: Server = app.getHttpServer();
+  server.requestTimeout = config.requestTimeoutMs;
+  server.headersTimeout = Math.min(config.requestTimeoutMs, 20_000);
+  server.keepAliveTimeout = 65_000;
+  server.once('close', () => shedder.stop());
   app.use((req: Request, res: Response, next: NextFunction) => {
-    res.setHeader('X-Content-Type-Options', 'nosniff');
-    res.setHeader('Content-Security-Policy', "frame-ancestors 'none'");
-    res.setHeader('X-Frame-Options', 'DENY');
-    res.setHeader('Referrer-Policy', 'no-referrer');
+    // Draining: tell keep-alive clients to reconnect (to another instance) after this response.
+    if (shutdown.isDraining) res.setHeader('Connection', 'close');
     RequestContextStore.run(
       {
         requestId: (req as Request & { id: string }).id,
@@ -67,6 +86,10 @@ export function configureApp(app: NestExpressApplication, config: AppConfig, log
       next,
     );
   });
+
+  // The control panel (apps/panel/dist, when built) at `/`, ahead of Nest's routes but never over them.
+  const panelDir = findPanelDir();
+  if (panelDir) app.use(panelMiddleware(panelDir));
 
   app.enableCors({
     origin: config.corsOrigins.length ? config.corsOrigins : false,
@@ -99,6 +122,11 @@ export function configureApp(app: NestExpressApplication, config: AppConfig, log
     sendError(req, res, err, logger);
   });
   return app;
+}
+
+/** The pg Pool behind TypeORM's postgres driver (for its waiting-queries count). */
+function poolOf(dataSource: DataSource): { waitingCount: number } | undefined {
+  return (dataSource.driver as unknown as { master?: { waitingCount: number } }).master;
 }
 
 /**

@@ -6,10 +6,12 @@ import { FileLockEntity } from './file-locks/file-lock.entity';
 import { LoginFailureEntity } from './auth/login-failure.entity';
 import { RefreshTokenEntity } from './auth/refresh-token.entity';
 import { ApiKeyRoleEntity, UserRoleEntity } from './roles/role-grant.entity';
+import { PipelineEntity, PipelineRunEntity, PipelineVersionEntity, WebhookDeliveryEntity } from './pipelines/pipeline.entity';
 import { RoleEntity } from './roles/role.entity';
 import { SystemSecretEntity } from './secrets/system-secret.entity';
 import { IdempotencyKeyEntity, TaskEntity, TaskLogEntity } from './tasks/task.entity';
 import { UserEntity } from './users/user.entity';
+import { WorkflowAuditReportEntity, WorkflowEntity } from './workflows/workflow.entity';
 
 /** Every entity the server maps; the data source and the migration generator read this list. */
 export const ENTITIES = [
@@ -30,4 +32,10 @@ export const ENTITIES = [
   FileLockEntity,
   EventEntity,
   EventsHeadEntity,
+  WorkflowEntity,
+  WorkflowAuditReportEntity,
+  PipelineEntity,
+  PipelineVersionEntity,
+  PipelineRunEntity,
+  WebhookDeliveryEntity,
 ];

@@ -1,6 +1,9 @@
+// First: tracing must patch http, express and pg before anything loads them.
+import { telemetry } from './telemetry';
 import { createServerApp } from './bootstrap';
 import { createLogger } from './common/logger';
 import { ConfigError, loadConfig } from './config/app-config';
+import { gracefulShutdown } from './shutdown';
 
 async function main(): Promise<void> {
   let config;
@@ -22,14 +25,15 @@ async function main(): Promise<void> {
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    logger.info({ signal }, 'shutting down');
+    logger.info({ signal, grace_ms: config.shutdownGraceMs }, 'shutting down');
     const timer = setTimeout(() => {
       logger.error('shutdown grace period elapsed; exiting');
       process.exit(1);
-    }, config.shutdownGraceMs + 5_000);
+    }, config.shutdownGraceMs + 2_000);
     timer.unref();
-    server
-      .close()
+    gracefulShutdown(server, config, logger)
+      // Flush the last spans (bounded by the grace timer above).
+      .then(() => telemetry?.shutdown())
       .then(() => process.exit(0))
       .catch((err: unknown) => {
         logger.error({ err }, 'error during shutdown');

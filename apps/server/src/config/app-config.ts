@@ -36,6 +36,14 @@ export interface AppConfig {
   webhookAllowedHosts: string[];
   corsOrigins: string[];
   rateLimitPerMin: number;
+  /** Per-minute budget of the agent loop (claims, heartbeats) per principal, kept apart from the general one. */
+  rateLimitAgentPerMin: number;
+  /** A response not started within this is a 503 (long-poll routes get their wait on top). */
+  requestTimeoutMs: number;
+  /** Shed load (503) when more than this many queries wait for a pooled connection; 0 disables. */
+  shedDbWaiters: number;
+  /** Shed load (503) when the event loop lags more than this; 0 disables. */
+  shedEventLoopLagMs: number;
   loginMaxFailures: number;
   loginWindowSec: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -43,6 +51,8 @@ export interface AppConfig {
   metricsToken: string | undefined;
   bodyLimitBytes: number;
   shutdownGraceMs: number;
+  /** On SIGTERM, keep accepting (with readiness failing) this long so load balancers notice first. */
+  shutdownDrainDelayMs: number;
   smtpUrl: string | undefined;
   /** How often a socket's credential is re-checked (disabled users, revoked keys). */
   socketReauthIntervalMs: number;
@@ -157,6 +167,10 @@ export function loadConfig(env: Env = process.env): AppConfig {
     webhookAllowedHosts: r.list('WEBHOOK_ALLOWED_HOSTS'),
     corsOrigins: r.list('CORS_ORIGINS'),
     rateLimitPerMin: r.int('RATE_LIMIT_PER_MIN', 600, 1, 10_000_000),
+    rateLimitAgentPerMin: r.int('RATE_LIMIT_AGENT_PER_MIN', 6000, 1, 10_000_000),
+    requestTimeoutMs: r.int('REQUEST_TIMEOUT_MS', 30_000, 1000, 600_000),
+    shedDbWaiters: r.int('SHED_DB_WAITERS', 200, 0, 100_000),
+    shedEventLoopLagMs: r.int('SHED_EVENT_LOOP_LAG_MS', 1000, 0, 60_000),
     loginMaxFailures: r.int('LOGIN_MAX_FAILURES', 5, 1, 1_000),
     loginWindowSec: r.int('LOGIN_WINDOW_SEC', 900, 1, 86_400),
     logLevel: r.oneOf('LOG_LEVEL', 'info', LOG_LEVELS),
@@ -164,6 +178,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     metricsToken: r.optional('METRICS_TOKEN'),
     bodyLimitBytes: r.int('BODY_LIMIT_BYTES', 1_048_576, 1024, 104_857_600),
     shutdownGraceMs: r.int('SHUTDOWN_GRACE_MS', 10_000, 0, 600_000),
+    shutdownDrainDelayMs: r.int('SHUTDOWN_DRAIN_DELAY_MS', 0, 0, 60_000),
     smtpUrl: r.url('SMTP_URL', ['smtp:', 'smtps:']),
     socketReauthIntervalMs: r.int('SOCKET_REAUTH_INTERVAL_MS', 30_000, 100, 3_600_000),
     socketMaxBufferedEvents: r.int('SOCKET_MAX_BUFFERED_EVENTS', 1000, 1, 1_000_000),
@@ -180,6 +195,9 @@ export function loadConfig(env: Env = process.env): AppConfig {
   }
   if (config.agentOfflineAfterSec <= config.agentHeartbeatIntervalSec) {
     r.problems.push('AGENT_OFFLINE_AFTER_SEC must be greater than AGENT_HEARTBEAT_INTERVAL_SEC');
+  }
+  if (config.shutdownDrainDelayMs >= config.shutdownGraceMs && config.shutdownDrainDelayMs > 0) {
+    r.problems.push('SHUTDOWN_DRAIN_DELAY_MS must be less than SHUTDOWN_GRACE_MS');
   }
   if (config.adminPassword !== undefined && config.adminPassword.length < 8) {
     r.problems.push('ADMIN_PASSWORD must be at least 8 characters long');

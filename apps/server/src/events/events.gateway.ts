@@ -8,6 +8,7 @@ import {
   type OnGatewayDisconnect,
   type OnGatewayInit,
 } from '@nestjs/websockets';
+import type { BeforeApplicationShutdown } from '@nestjs/common';
 import type { Logger } from 'pino';
 import type { Server, Socket } from 'socket.io';
 import { EVENT_CHANNELS, type EventChannel } from '../../../../libs/contracts/src';
@@ -53,7 +54,7 @@ function secondsToExpiry(token: string): number | null {
  * it reads too slowly for its buffer.
  */
 @WebSocketGateway({ serveClient: false })
-export class EventsGateway implements OnGatewayInit, OnGatewayConnection, OnGatewayDisconnect {
+export class EventsGateway implements OnGatewayInit, OnGatewayConnection, OnGatewayDisconnect, BeforeApplicationShutdown {
   @WebSocketServer() server: Server;
 
   constructor(
@@ -131,6 +132,15 @@ export class EventsGateway implements OnGatewayInit, OnGatewayConnection, OnGate
     if (typeof sub === 'string') return { ok: false, error: sub };
     state.subscriptions.delete(key(sub));
     return { ok: true };
+  }
+
+  /** Shutdown: every socket is told why (an `error` event with code server_shutdown), then disconnected. */
+  beforeApplicationShutdown(): void {
+    this.closeAll('server_shutdown', 'The server is shutting down; reconnect to continue');
+  }
+
+  closeAll(code: string, message: string): void {
+    for (const socket of this.server?.sockets.sockets.values() ?? []) this.cut(socket, code, message);
   }
 
   /** Connected sockets on this instance (for metrics). */

@@ -5,12 +5,16 @@ import type { DataSource } from 'typeorm';
 import { migrationsApplied } from '../../../../libs/database/src';
 import { Public } from '../auth/decorators';
 import { DomainError } from '../common/errors';
+import { ShutdownState } from './shutdown-state';
 
 @ApiTags('health')
 @Public()
 @Controller('health')
 export class HealthController {
-  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly shutdown: ShutdownState,
+  ) {}
 
   /** The process is up and serving HTTP. */
   @Get('live')
@@ -24,8 +28,9 @@ export class HealthController {
   @Get('ready')
   @Header('Cache-Control', 'no-store')
   @ApiOkResponse({ schema: { example: { status: 'ok', database: 'up', migrations: 'applied' } } })
-  @ApiServiceUnavailableResponse({ description: 'database unreachable or migrations pending' })
+  @ApiServiceUnavailableResponse({ description: 'shutting down, database unreachable or migrations pending' })
   async ready(): Promise<{ status: 'ok'; database: 'up'; migrations: 'applied' }> {
+    if (this.shutdown.isDraining) throw new DomainError('service_unavailable', 'The server is shutting down', { shutting_down: true }, 5);
     try {
       await this.dataSource.query('SELECT 1');
     } catch {

@@ -6,6 +6,7 @@ import { AgentsService } from '../agents/agents.service';
 import { AuditService } from '../audit/audit.service';
 import type { Principal } from '../auth/principal';
 import { DomainError } from '../common/errors';
+import { MetricsService } from '../metrics/metrics.service';
 import { PgListener, waitForWake } from '../notifications/pg-listener.service';
 import { ShutdownSignal } from '../notifications/shutdown-signal';
 import type { ClaimTasksDto, TaskDto } from './dto/task.dto';
@@ -39,13 +40,17 @@ export class ClaimTasksUseCase {
     private readonly listener: PgListener,
     private readonly shutdown: ShutdownSignal,
     @Inject(TASK_FILE_LOCKS) private readonly fileLocks: TaskFileLocks,
+    private readonly metrics: MetricsService,
   ) {}
 
   async execute(principal: Principal, body: ClaimTasksDto, clientGone?: AbortSignal): Promise<TaskDto[]> {
     const deadline = Date.now() + (body.wait_seconds ?? 0) * 1000;
     const signal = this.shutdown.with(clientGone);
     for (;;) {
+      const stopTimer = this.metrics.claimDuration.startTimer();
       const claimed = await this.claimOnce(principal, body.agent_id, body.max_tasks ?? 1);
+      stopTimer({ outcome: claimed.length ? 'claimed' : 'empty' });
+      this.metrics.tasksClaimed.inc(claimed.length);
       const left = deadline - Date.now();
       if (claimed.length > 0 || left <= 0 || signal.aborted) return claimed;
       await waitForWake(this.listener, 'am_tasks_ready', Math.min(left, RECHECK_MS + Math.random() * 100), signal);

@@ -12,6 +12,7 @@ import { DomainError, notFound } from '../common/errors';
 import { decodeCursor, page } from '../common/pagination';
 import type { AppConfig } from '../config/app-config';
 import { InjectConfig } from '../config/config.module';
+import { MetricsService } from '../metrics/metrics.service';
 import { PgListener } from '../notifications/pg-listener.service';
 import type { CompleteDto, CreateTaskDto, FailDto, ListTasksQueryDto, ProgressDto, TaskDto, TaskListDto } from './dto/task.dto';
 import { EventsService } from '../events/events.service';
@@ -41,6 +42,7 @@ export class TasksService implements OnModuleInit {
     private readonly audit: AuditService,
     private readonly events: EventsService,
     @Inject(TASK_FILE_LOCKS) private readonly fileLocks: TaskFileLocks,
+    private readonly metrics: MetricsService,
   ) {}
 
   onModuleInit(): void {
@@ -188,7 +190,7 @@ export class TasksService implements OnModuleInit {
   }
 
   async complete(principal: Principal, id: string, body: CompleteDto): Promise<TaskDto> {
-    return inTransaction(this.dataSource, async (manager) => {
+    const dto = await inTransaction(this.dataSource, async (manager) => {
       const agent = await this.agents.actingAgent(principal, body.agent_id, manager);
       const task = await this.tasks.complete(manager, id, body.agent_id, body.attempt, {
         result: body.result,
@@ -211,10 +213,12 @@ export class TasksService implements OnModuleInit {
       });
       return toTaskDto(task);
     });
+    this.metrics.tasksCompleted.inc();
+    return dto;
   }
 
   async fail(principal: Principal, id: string, body: FailDto): Promise<TaskDto> {
-    return inTransaction(this.dataSource, async (manager) => {
+    const dto = await inTransaction(this.dataSource, async (manager) => {
       const agent = await this.agents.actingAgent(principal, body.agent_id, manager);
       const current = await this.tasks.findById(id, manager);
       if (!current) throw notFound('Task', id);
@@ -235,6 +239,8 @@ export class TasksService implements OnModuleInit {
       await this.audit.recordMany(manager, audits);
       return toTaskDto(task);
     });
+    this.metrics.tasksFailed.inc({ reason: 'reported' });
+    return dto;
   }
 
   async cancel(principal: Principal, id: string): Promise<TaskDto> {

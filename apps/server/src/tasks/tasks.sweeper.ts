@@ -11,6 +11,7 @@ import { InjectLogger } from '../common/logger.module';
 import type { AppConfig } from '../config/app-config';
 import { InjectConfig } from '../config/config.module';
 import { EventsService } from '../events/events.service';
+import { MetricsService } from '../metrics/metrics.service';
 import { PgListener } from '../notifications/pg-listener.service';
 import { SweepRegistry } from '../notifications/sweep-registry';
 import { retryDelayMs } from './retry-policy';
@@ -51,6 +52,7 @@ export class TasksSweeper implements OnApplicationBootstrap, OnApplicationShutdo
     private readonly audit: AuditService,
     private readonly registry: SweepRegistry,
     private readonly events: EventsService,
+    private readonly metrics: MetricsService,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -78,7 +80,8 @@ export class TasksSweeper implements OnApplicationBootstrap, OnApplicationShutdo
   /** Runs every sweep once; public so tests and shutdown paths can force one. */
   async sweepAll(): Promise<void> {
     await this.locked(SWEEP_LOCKS.offlineAgents, (m) => this.sweepOfflineAgents(m));
-    await this.locked(SWEEP_LOCKS.lapsedLeases, (m) => this.sweepLapsedLeases(m));
+    this.metrics.sweeperRuns.inc();
+    this.metrics.tasksFailed.inc({ reason: 'lapsed' }, await this.locked(SWEEP_LOCKS.lapsedLeases, (m) => this.sweepLapsedLeases(m)));
     await this.locked(SWEEP_LOCKS.dueRetries, (m) => this.sweepDueRetries(m));
     await this.locked(SWEEP_LOCKS.runnablePending, (m) => this.sweepRunnablePending(m));
     // Sweeps other modules registered (expired file locks, event retention, ...).

@@ -1,0 +1,199 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
+import { rows } from '../../../../libs/database/src';
+import { cursorTimestamp, cursorTimestampParam } from '../common/pagination';
+import type { TaskRow } from '../tasks/tasks.repository';
+import type { WorkflowStatus } from './workflow.entity';
+
+export interface WorkflowRow {
+  id: string;
+  name: string | null;
+  description: string | null;
+  status: WorkflowStatus;
+  audit: { required_capabilities: string[]; max_rework_cycles: number } | null;
+  plan: { required_capabilities: string[] } | null;
+  rework_cycle: number;
+  planner_task_id: string | null;
+  audit_task_id: string | null;
+  error: unknown;
+  created_by: string;
+  created_at: Date;
+  updated_at: Date;
+  completed_at: Date | null;
+}
+
+export type ListedWorkflowRow = WorkflowRow & { cursor_ts: string };
+
+export interface AuditReportRow {
+  id: string;
+  workflow_id: string;
+  task_id: string;
+  rework_cycle: number;
+  is_successful: boolean;
+  feedback: string | null;
+  rework_suggestions: unknown;
+  confidence_score: number | null;
+  created_at: Date;
+}
+
+const OPEN = `('pending', 'ready', 'retrying', 'running')`;
+
+@Injectable()
+export class WorkflowsRepository {
+  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+
+  async insert(
+    manager: EntityManager,
+    w: { name: string | null; description: string | null; status: WorkflowStatus; audit: unknown; plan: unknown; createdBy: string },
+  ): Promise<WorkflowRow> {
+    const r = await rows<WorkflowRow>(
+      manager,
+      `INSERT INTO workflows (name, description, status, audit, plan, created_by) VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6) RETURNING *`,
+      [w.name, w.description, w.status, w.audit === null ? null : JSON.stringify(w.audit), w.plan === null ? null : JSON.stringify(w.plan), w.createdBy],
+    );
+    return r[0];
+  }
+
+  async findById(id: string, manager: EntityManager = this.dataSource.manager): Promise<WorkflowRow | undefined> {
+    return (await rows<WorkflowRow>(manager, 'SELECT * FROM workflows WHERE id = $1', [id]))[0];
+  }
+
+  async lockById(manager: EntityManager, id: string): Promise<WorkflowRow | undefined> {
+    return (await rows<WorkflowRow>(manager, 'SELECT * FROM workflows WHERE id = $1 FOR UPDATE', [id]))[0];
+  }
+
+  async list(filter: { status?: string }, limit: number, before?: [string, string]): Promise<ListedWorkflowRow[]> {
+    const params: unknown[] = [];
+    const clauses: string[] = [];
+    if (filter.status) clauses.push(`status = $${params.push(filter.status)}`);
+    if (before) {
+      params.push(before[0], before[1]);
+      clauses.push(`(created_at, id) < (${cursorTimestampParam(`$${params.length - 1}`)}, $${params.length}::uuid)`);
+    }
+    params.push(limit);
+    return rows<ListedWorkflowRow>(
+      this.dataSource.manager,
+      `SELECT *, ${cursorTimestamp('created_at')} AS cursor_ts FROM workflows ${clauses.length ? `WHERE ${clauses.join(' AND ')}` : ''}
+       ORDER BY created_at DESC, id DESC LIMIT $${params.length}`,
+      params,
+    );
+  }
+
+  async update(
+    manager: EntityManager,
+    id: string,
+    set: { status?: WorkflowStatus; reworkCycle?: number; plannerTaskId?: string; auditTaskId?: string | null; error?: unknown },
+  ): Promise<WorkflowRow> {
+    const r = await rows<WorkflowRow>(
+      manager,
+      `UPDATE workflows SET
+          status = COALESCE($2, status),
+          rework_cycle = COALESCE($3, rework_cycle),
+          planner_task_id = COALESCE($4, planner_task_id),
+          audit_task_id = CASE WHEN $5::boolean THEN $6::uuid ELSE audit_task_id END,
+          error = CASE WHEN $7::boolean THEN $8::jsonb ELSE error END,
+          completed_at = CASE WHEN COALESCE($2, status) IN ('completed', 'failed', 'cancelled') THEN COALESCE(completed_at, clock_timestamp()) ELSE NULL END,
+          updated_at = clock_timestamp()
+        WHERE id = $1 RETURNING *`,
+      [
+        id,
+        set.status ?? null,
+        set.reworkCycle ?? null,
+        set.plannerTaskId ?? null,
+        set.auditTaskId !== undefined,
+        set.auditTaskId ?? null,
+        set.error !== undefined,
+        set.error === undefined || set.error === null ? null : JSON.stringify(set.error),
+      ],
+    );
+    return r[0];
+  }
+
+  /** The graph tasks (key set) of the given workflows, in creation order. */
+  async graphTasks(workflowIds: string[], manager: EntityManager = this.dataSource.manager): Promise<TaskRow[]> {
+    return rows<TaskRow>(
+      manager,
+      `SELECT * FROM tasks WHERE workflow_id = ANY($1::uuid[]) AND key IS NOT NULL ORDER BY created_at, id`,
+      [workflowIds],
+    );
+  }
+
+  /** Every unfinished task of a workflow (graph, planner and audit tasks), row-locked. */
+  async lockOpenTasks(manager: EntityManager, workflowId: string): Promise<TaskRow[]> {
+    return rows<TaskRow>(
+      manager,
+      `SELECT * FROM tasks WHERE workflow_id = $1 AND status IN ${OPEN} ORDER BY created_at, id FOR UPDATE`,
+      [workflowId],
+    );
+  }
+
+  /** Ends a task as cancelled (whoever holds it); the caller runs the tasks module's after-attempt work. */
+  async cancelTask(manager: EntityManager, id: string, error: unknown): Promise<TaskRow | undefined> {
+    const r = await rows<TaskRow>(
+      manager,
+      `UPDATE tasks SET status = 'cancelled', error = $2::jsonb, lease_expires_at = NULL, next_attempt_at = NULL,
+              completed_at = clock_timestamp(), updated_at = clock_timestamp()
+        WHERE id = $1 AND status IN ${OPEN} RETURNING *`,
+      [id, JSON.stringify(error)],
+    );
+    return r[0];
+  }
+
+  /**
+   * Rework: a completed task goes back to `ready` (or `pending` while something it depends on is
+   * redone), its result cleared, a fresh retry budget, and the auditor's note in its payload.
+   */
+  async resetForRework(manager: EntityManager, id: string, status: 'ready' | 'pending', note: string | null): Promise<TaskRow> {
+    const r = await rows<TaskRow>(
+      manager,
+      `UPDATE tasks SET status = $2, result = NULL, error = NULL, ra_history = NULL, execution_time = NULL, progress = 0,
+              assigned_agent = NULL, lease_expires_at = NULL, next_attempt_at = NULL, completed_at = NULL,
+              max_attempts = attempt + retry_count + 1,
+              payload = CASE WHEN $3::text IS NULL THEN payload
+                             WHEN jsonb_typeof(payload) = 'object' THEN payload || jsonb_build_object('rework_note', $3::text)
+                             ELSE jsonb_build_object('input', payload, 'rework_note', $3::text) END,
+              updated_at = clock_timestamp()
+        WHERE id = $1 RETURNING *`,
+      [id, status, note],
+    );
+    return r[0];
+  }
+
+  /**
+   * A planner whose plan was rejected: its completion is turned into a failed attempt, `retrying`
+   * (due at once) while attempts remain, else `failed`.
+   */
+  async rejectPlan(manager: EntityManager, id: string, error: unknown, retry: boolean): Promise<TaskRow> {
+    const r = await rows<TaskRow>(
+      manager,
+      `UPDATE tasks SET status = CASE WHEN $3 THEN 'retrying' ELSE 'failed' END, error = $2::jsonb, result = NULL, progress = 0,
+              next_attempt_at = CASE WHEN $3 THEN clock_timestamp() ELSE NULL END,
+              completed_at = CASE WHEN $3 THEN NULL ELSE completed_at END, updated_at = clock_timestamp()
+        WHERE id = $1 RETURNING *`,
+      [id, JSON.stringify(error), retry],
+    );
+    return r[0];
+  }
+
+  async insertReport(
+    manager: EntityManager,
+    r: { workflowId: string; taskId: string; cycle: number; isSuccessful: boolean; feedback: string | null; suggestions: unknown; confidence: number | null },
+  ): Promise<AuditReportRow> {
+    const out = await rows<AuditReportRow>(
+      manager,
+      `INSERT INTO workflow_audit_reports (workflow_id, task_id, rework_cycle, is_successful, feedback, rework_suggestions, confidence_score)
+       VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7) RETURNING *`,
+      [r.workflowId, r.taskId, r.cycle, r.isSuccessful, r.feedback, JSON.stringify(r.suggestions), r.confidence],
+    );
+    return out[0];
+  }
+
+  async reports(workflowIds: string[], manager: EntityManager = this.dataSource.manager): Promise<AuditReportRow[]> {
+    return rows<AuditReportRow>(
+      manager,
+      'SELECT * FROM workflow_audit_reports WHERE workflow_id = ANY($1::uuid[]) ORDER BY created_at, id',
+      [workflowIds],
+    );
+  }
+}
