@@ -1,13 +1,29 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort } from '../../libs/database/src';
 
 const ROOT = join(__dirname, '../..');
 export const MAIN_JS = join(ROOT, 'dist/apps/server/src/main.js');
 
-/** `npm run build` (tsc): compiles into dist/. Fails the caller if main.js is not produced. */
+/** The newest modification time of any file under `dir` (0 when it does not exist). */
+function newestMtime(dir: string): number {
+  if (!existsSync(dir)) return 0;
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (entry.isFile()) newest = Math.max(newest, statSync(join(entry.parentPath, entry.name)).mtimeMs);
+  }
+  return newest;
+}
+
+/**
+ * `npm run build`'s tsc step: compiles into dist/, unless dist/ is newer than every source under
+ * apps/server, libs and tsconfig (several suites start the built server; one build serves them
+ * all). Fails the caller if main.js is not produced.
+ */
 export function buildServer(): void {
+  const sources = Math.max(newestMtime(join(ROOT, 'apps/server/src')), newestMtime(join(ROOT, 'libs')), statSync(join(ROOT, 'tsconfig.build.json')).mtimeMs);
+  if (existsSync(MAIN_JS) && statSync(MAIN_JS).mtimeMs > sources) return;
   const result = spawnSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, encoding: 'utf8', timeout: 240_000 });
   if (!existsSync(MAIN_JS)) throw new Error(`the build produced no ${MAIN_JS}:\n${result.stdout}\n${result.stderr}`);
 }
