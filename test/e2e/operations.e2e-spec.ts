@@ -1,5 +1,10 @@
-import { claimTasks, createApiKey, createTask, expectError, loginAdmin, registerAgent, type Session } from '../harness/factories';
-import { createTestApp, type TestApp } from '../harness/test-app';
+import type { AddressInfo } from 'node:net';
+import request from 'supertest';
+import { createServerApp, type ServerApp } from '../../apps/server/src/bootstrap';
+import { createLogger } from '../../apps/server/src/common/logger';
+import { loadConfig } from '../../apps/server/src/config/app-config';
+import { claimTasks, createApiKey, createTask, eventually, expectError, loginAdmin, registerAgent, type Session } from '../harness/factories';
+import { ADMIN_PASSWORD, createTestApp, type TestApp } from '../harness/test-app';
 
 /** A sample's value from Prometheus text, by metric name and exact label set (or undefined). */
 function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
@@ -127,8 +132,33 @@ describe('rate limiting (e2e)', () => {
       last = (await app.http.post('/api/v1/auth/refresh').send({ refresh_token: 'rt_not-a-real-token' })).status;
     }
     expect(last).toBe(429);
-    const rows = await app.sql<{ bucket: string }>(`SELECT bucket FROM rate_limit_counters WHERE bucket LIKE 'api|ip:%'`);
+    // The shared counters are written in batches, a moment after the requests.
+    const rows = await eventually(async () => {
+      const found = await app.sql<{ bucket: string; hits: number }>(`SELECT bucket, hits FROM rate_limit_counters WHERE bucket LIKE 'api|ip:%'`);
+      return found.length && found[0].hits >= LIMIT + 1 ? found : undefined;
+    });
     expect(rows.length).toBe(1);
+  });
+
+  // Last in this block: closing a second ServerApp on the same database (as in events.e2e-spec.ts).
+  it('shares one budget across instances on the same database', async () => {
+    const config = loadConfig({ DATABASE_URL: app.config.databaseUrl, ADMIN_PASSWORD, LOG_LEVEL: 'silent', DB_POOL_SIZE: '4', RATE_LIMIT_PER_MIN: String(LIMIT) });
+    const second: ServerApp = await createServerApp(config, createLogger('silent'));
+    await second.app.listen(0, '127.0.0.1');
+    try {
+      const instances = [app.http, request(`http://127.0.0.1:${(second.app.getHttpServer().address() as AddressInfo).port}`)];
+      const key = await createApiKey(app, admin, ['viewer']);
+      const statuses: number[] = [];
+      for (let i = 0; i < LIMIT + 2; i++) {
+        statuses.push((await instances[i % 2].get('/api/v1/auth/me').set(key.auth)).status);
+        // Longer than a flush, so each instance has counted the other's hits.
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      // Neither instance alone saw more than LIMIT / 2 + 1 calls: the 429s come from the shared count.
+      expect(statuses).toEqual([...Array<number>(LIMIT).fill(200), 429, 429]);
+    } finally {
+      await second.close();
+    }
   });
 });
 
@@ -230,7 +260,8 @@ describe('HTTP hardening (e2e)', () => {
       // Probes still answer (liveness needs no database).
       await shedding.http.get('/health/live').expect(200);
       await Promise.all(hold);
-      await shedding.http.get('/api/v1/auth/me').set(s.auth).expect(200);
+      // Once the queries queued behind the sleeps (sweeps, counters) have run, service resumes.
+      await eventually(async () => ((await shedding.http.get('/api/v1/auth/me').set(s.auth)).status === 200 ? true : undefined), 5000);
     } finally {
       await shedding.close();
     }

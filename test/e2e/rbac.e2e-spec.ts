@@ -288,6 +288,13 @@ describe('roles and API keys (e2e)', () => {
       expect(me.status).toBe(200);
       expect(me.body).toMatchObject({ id, kind: 'api_key', roles: ['viewer'], username: 'admin' });
       expect(me.body.permissions).not.toContain('users:read');
+      // Using the key records when (to the minute, so a busy key is not a write per request).
+      const used = await app.http.get('/api/v1/api-keys').set(admin.auth);
+      const lastUsed = used.body.api_keys.find((k: { id: string }) => k.id === id).last_used_at as string;
+      expect(Date.parse(lastUsed)).toBeGreaterThanOrEqual(Date.parse(created.body.created_at));
+      await app.http.get('/api/v1/auth/me').set('Authorization', `Bearer ${key}`).expect(200);
+      const again = await app.http.get('/api/v1/api-keys').set(admin.auth);
+      expect(again.body.api_keys.find((k: { id: string }) => k.id === id).last_used_at).toBe(lastUsed);
 
       const audit = await app.sql<{ actor_type: string; actor_id: string; details: Record<string, unknown> }>(
         `SELECT actor_type, actor_id, details FROM audit_events WHERE action = 'api_key.create' AND resource_id = $1`,

@@ -19,6 +19,9 @@ export interface UserGrants {
   permissions: string[];
 }
 
+/** How fresh api_keys.last_used_at is kept (a SQL interval). */
+const LAST_USED_RESOLUTION = "interval '60 seconds'";
+
 export interface ApiKeyGrants {
   id: string;
   name: string;
@@ -28,6 +31,8 @@ export interface ApiKeyGrants {
   creator_username: string;
   roles: string[];
   permissions: string[];
+  /** last_used_at is unset or older than a minute: this use should record itself. */
+  use_unrecorded: boolean;
 }
 
 export interface RefreshTokenRow {
@@ -85,6 +90,7 @@ export class AuthRepository {
     const rows = await this.dataSource.query<ApiKeyGrants[]>(
       `SELECT k.id, k.name, k.key_hash, k.created_by, u.username AS creator_username,
               (k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > clock_timestamp()) AND NOT u.disabled) AS usable,
+              (k.last_used_at IS NULL OR k.last_used_at < clock_timestamp() - ${LAST_USED_RESOLUTION}) AS use_unrecorded,
               COALESCE(array_agg(DISTINCT kr.role_name) FILTER (WHERE kr.role_name IS NOT NULL), '{}') AS roles,
               COALESCE(array_agg(DISTINCT p.permission) FILTER (WHERE p.permission IS NOT NULL), '{}') AS permissions
          FROM api_keys k
@@ -97,6 +103,18 @@ export class AuthRepository {
       [prefix],
     );
     return rows[0];
+  }
+
+  /**
+   * Records that a key was used, at most once per LAST_USED_RESOLUTION per key: a busy agent's
+   * key would otherwise turn every request into a write on one hot row.
+   */
+  async recordApiKeyUse(id: string): Promise<void> {
+    await this.dataSource.query(
+      `UPDATE api_keys SET last_used_at = clock_timestamp()
+        WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < clock_timestamp() - ${LAST_USED_RESOLUTION})`,
+      [id],
+    );
   }
 
   async insertRefreshToken(

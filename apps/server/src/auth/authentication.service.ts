@@ -54,6 +54,7 @@ export class AuthenticationService {
     if (!grants || !hashesEqual(grants.key_hash, sha256Hex(key)) || !grants.usable) {
       throw unauthenticated('The API key is invalid, expired or revoked');
     }
+    if (grants.use_unrecorded) await this.repository.recordApiKeyUse(grants.id);
     return {
       kind: 'api_key',
       id: grants.id,

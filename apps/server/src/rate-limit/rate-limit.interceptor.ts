@@ -25,7 +25,7 @@ const EXEMPT = new Set(['GET /health/live', 'GET /health/ready', 'GET /metrics']
 /**
  * Runs after the guards (so req.user is set): per principal when authenticated, per client IP
  * otherwise, RATE_LIMIT_PER_MIN per one-minute window, shared by every instance through one
- * upsert in PostgreSQL. Sets RateLimit-Limit/-Remaining/-Reset; over the limit, 429 rate_limited
+ * table in PostgreSQL (batched, see RateLimitRepository). Sets RateLimit-Limit/-Remaining/-Reset; over the limit, 429 rate_limited
  * with Retry-After.
  */
 @Injectable()
@@ -47,7 +47,7 @@ export class RateLimitInterceptor implements NestInterceptor {
     const who = req.user ? `${req.user.kind}:${req.user.id}` : `ip:${req.ip ?? 'unknown'}`;
     const bucket = `${agentLoop ? 'agent' : 'api'}|${who}`;
     const limit = agentLoop ? this.config.rateLimitAgentPerMin : this.config.rateLimitPerMin;
-    const { hits, reset_sec: reset } = await this.repository.hit(bucket);
+    const { hits, reset_sec: reset } = this.repository.hit(bucket);
 
     const res = http.getResponse<Response>();
     res.setHeader('RateLimit-Limit', String(limit));
