@@ -2,10 +2,9 @@ import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
 import { inTransaction } from '../../../../libs/database/src';
-import { AgentsService } from '../agents/agents.service';
 import { AuditService } from '../audit/audit.service';
-import type { Principal } from '../auth/principal';
-import { DomainError } from '../common/errors';
+import { isAdmin, ownerOf, type Principal } from '../auth/principal';
+import { DomainError, notFound } from '../common/errors';
 import { MetricsService } from '../metrics/metrics.service';
 import { PgListener, waitForWake } from '../notifications/pg-listener.service';
 import { ShutdownSignal } from '../notifications/shutdown-signal';
@@ -34,7 +33,6 @@ export class ClaimTasksUseCase {
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly tasks: TasksRepository,
     private readonly service: TasksService,
-    private readonly agents: AgentsService,
     private readonly hooks: TaskHooks,
     private readonly audit: AuditService,
     private readonly listener: PgListener,
@@ -60,10 +58,10 @@ export class ClaimTasksUseCase {
 
   private async claimOnce(principal: Principal, agentId: string, maxTasks: number): Promise<TaskDto[]> {
     return inTransaction(this.dataSource, async (manager) => {
-      const agent = await this.agents.actingAgent(principal, agentId, manager);
-      const locked = await this.tasks.lockAgentForClaim(manager, agentId);
-      if (!locked || locked.status === 'disabled') {
-        throw new DomainError('illegal_transition', 'This agent is disabled and cannot claim tasks', { status: agent.status });
+      const locked = await this.tasks.lockAgentForClaim(manager, agentId, isAdmin(principal) ? null : ownerOf(principal));
+      if (!locked) throw notFound('Agent', agentId);
+      if (locked.status === 'disabled') {
+        throw new DomainError('illegal_transition', 'This agent is disabled and cannot claim tasks', { status: locked.status });
       }
       // Draining and offline agents get nothing new (an offline agent that claims is alive again,
       // but must heartbeat to say so).

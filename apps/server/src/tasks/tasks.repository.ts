@@ -168,19 +168,26 @@ export class TasksRepository {
   }
 
   /** Locks the agent row so one agent's concurrent claims take turns (the held count stays exact). */
+  /**
+   * The claiming agent, row-locked (claims by one agent serialise here, so its slot count below
+   * is exact), only if `owner` registered it (null: an admin acting for anyone). One round trip
+   * for the ownership check and the lock.
+   */
   async lockAgentForClaim(
     manager: EntityManager,
     agentId: string,
+    owner: string | null,
   ): Promise<{ status: string; capabilities: string[]; max_parallel_tasks: number } | undefined> {
     return (
       await rows<{ status: string; capabilities: string[]; max_parallel_tasks: number }>(
         manager,
-        'SELECT status, capabilities, max_parallel_tasks FROM agents WHERE id = $1 FOR UPDATE',
-        [agentId],
+        'SELECT status, capabilities, max_parallel_tasks FROM agents WHERE id = $1 AND ($2::text IS NULL OR owner = $2) FOR UPDATE',
+        [agentId, owner],
       )
     )[0];
   }
 
+  /** Tasks the agent runs now. A statement of its own, after the agent's lock: it must see claims committed while we waited. */
   async countHeld(manager: EntityManager, agentId: string): Promise<number> {
     const r = await rows<{ n: number }>(
       manager,
