@@ -55,6 +55,8 @@ WORKDIR /app
 COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+# The control panel's static build (served at /).
+COPY --from=build /app/apps/panel/dist ./apps/panel/dist
 RUN mkdir -p /app/data && chown 10001:10001 /app/data
 
 ENV NODE_ENV=production \
