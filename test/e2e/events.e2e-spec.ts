@@ -2,7 +2,7 @@ import { createServerApp, type ServerApp } from '../../apps/server/src/bootstrap
 import { createLogger } from '../../apps/server/src/common/logger';
 import { loadConfig } from '../../apps/server/src/config/app-config';
 import type { AddressInfo } from 'node:net';
-import { claimTasks, createApiKey, createTask, createUser, loginAdmin, registerAgent, type Session } from '../harness/factories';
+import { claimTasks, createApiKey, createTask, createUser, loginAdmin, registerAgent, uniqueName, type Session } from '../harness/factories';
 import { EventClient } from '../harness/sockets';
 import { ADMIN_PASSWORD, createTestApp, type TestApp } from '../harness/test-app';
 
@@ -112,6 +112,41 @@ describe('events (e2e)', () => {
       .expect(200);
     const [error] = await c.waitFor('error', (p) => p.task_id === task.id);
     expect(error).toMatchObject({ type: 'error', error: 'kaput', details: { code: 'kaput', message: 'it broke' } });
+  });
+
+  it('streams workflow_update and pipeline_progress through a run on their channels', async () => {
+    const key = await createApiKey(app, admin, ['agent']);
+    const type = uniqueName('flow');
+    const agent = await registerAgent(app, key.auth, { capabilities: [type], max_parallel_tasks: 4 });
+    const wfSocket = client(admin.accessToken);
+    const pipeSocket = client(admin.accessToken);
+    await Promise.all([wfSocket.connected(), pipeSocket.connected()]);
+    expect(await wfSocket.subscribe('workflows')).toEqual({ ok: true });
+    expect(await pipeSocket.subscribe('pipelines')).toEqual({ ok: true });
+    const finish = async () => {
+      for (const t of await claimTasks(app, key.auth, agent.id, { max_tasks: 4 })) {
+        await app.http.post(`/api/v1/tasks/${t.id}/complete`).set(key.auth).send({ agent_id: agent.id, attempt: t.attempt, result: { done: t.id } }).expect(200);
+      }
+    };
+
+    const wf = await app.http.post('/api/v1/workflows').set(admin.auth).send({ name: 'two steps', tasks: [{ key: 'a', type }, { key: 'b', type, depends_on: ['a'] }] });
+    expect(wf.status).toBe(201);
+    await finish();
+    await finish();
+    const wfUpdates = await wfSocket.waitFor('workflow_update', (p) => p.workflow_id === wf.body.id && p.status === 'completed');
+    expect(wfUpdates[0]).toMatchObject({ type: 'workflow_update', status: 'completed', completed_tasks: 2, total_tasks: 2, seq: expect.any(Number) });
+
+    const pipeline = await app.http.post('/api/v1/pipelines').set(admin.auth).send({ name: uniqueName('pipe'), stages: [{ name: 'first', type }, { name: 'second', type }] });
+    expect(pipeline.status).toBe(201);
+    const run = await app.http.post(`/api/v1/pipelines/${pipeline.body.id}/execute`).set(admin.auth).send({ input_data: { n: 1 } });
+    expect(run.status).toBe(202);
+    await finish();
+    await finish();
+    const progress = await pipeSocket.waitFor('pipeline_progress', (p) => p.run_id === run.body.id && p.status === 'completed');
+    expect(progress[0]).toMatchObject({ type: 'pipeline_progress', status: 'completed', progress: 1, completed_stages: [0, 1], current_stage: null });
+    // Each socket got only its channel's events.
+    expect(wfSocket.received.some((e) => e.name === 'pipeline_progress')).toBe(false);
+    expect(pipeSocket.received.some((e) => e.name === 'workflow_update')).toBe(false);
   });
 
   it('replays exactly the events missed during a disconnect', async () => {
