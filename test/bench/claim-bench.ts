@@ -43,6 +43,7 @@ async function serveRest(databaseUrl: string): Promise<number> {
     LOG_LEVEL: 'silent',
     DB_POOL_SIZE: String(POOL_SIZE),
     RATE_LIMIT_PER_MIN: '10000000',
+    RATE_LIMIT_AGENT_PER_MIN: '10000000',
     TASK_LEASE_SEC: String(LEASE_SEC),
     AGENT_OFFLINE_AFTER_SEC: '3600',
   });

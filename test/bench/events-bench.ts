@@ -27,6 +27,7 @@ async function serve(databaseUrl: string): Promise<number> {
     ADMIN_PASSWORD,
     LOG_LEVEL: 'silent',
     RATE_LIMIT_PER_MIN: '10000000',
+    RATE_LIMIT_AGENT_PER_MIN: '10000000',
     SOCKET_MAX_BUFFERED_EVENTS: '100000',
   });
   const server = await createServerApp(config, createLogger('silent'));
