@@ -1,47 +1,45 @@
-import { readFileSync } from 'node:fs';
-import { AgentManagerClient } from '../../../libs/client/src';
+import { loadHandlers } from './handlers';
+import { ConfigError, loadWorkerConfig, USAGE } from './config';
+import { Worker, type LogFn } from './worker';
 
-/**
- * The reference worker (seed 000's mcp_client_config.json contract). This first version
- * registers, heartbeats and runs `echo` tasks; the worker issue grows it into the full worker
- * (handlers by type, lock renewal, backoff, graceful drain).
- */
-interface WorkerConfig {
-  client_agent_id: string;
-  server_url: string;
-  auth_token: string;
-  polling_interval_sec?: number;
-  max_parallel_tasks?: number;
-  agent_capabilities?: string[];
-}
-
-function loadConfig(): WorkerConfig {
-  const index = process.argv.indexOf('--config');
-  const file = index >= 0 ? process.argv[index + 1] : 'mcp_client_config.json';
-  return JSON.parse(readFileSync(file, 'utf8')) as WorkerConfig;
-}
+/** JSON lines on stdout, like the server's logs. */
+const log: LogFn = (level, msg, fields = {}) => {
+  process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields })}\n`);
+};
 
 async function main(): Promise<void> {
-  const config = loadConfig();
-  const client = new AgentManagerClient(config.server_url, config.auth_token);
-  const agent = await client.registerAgent({
-    name: config.client_agent_id,
-    type: 'worker',
-    capabilities: config.agent_capabilities ?? ['echo'],
-    max_parallel_tasks: config.max_parallel_tasks ?? 1,
-  });
-  let running = true;
-  process.on('SIGTERM', () => (running = false));
-  process.on('SIGINT', () => (running = false));
-  const beat = setInterval(() => void client.heartbeat(agent.id).catch(() => undefined), 10_000);
-  while (running) {
-    const tasks = await client.claim(agent.id, config.max_parallel_tasks ?? 1, config.polling_interval_sec ?? 5);
-    for (const task of tasks) await client.complete(task, agent.id, { echo: task.payload });
+  const config = loadWorkerConfig(process.argv.slice(2), process.env);
+  if (config === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return;
   }
-  clearInterval(beat);
+  const handlers = loadHandlers(config.handlers_module);
+  const worker = new Worker(config, handlers, log);
+  log('info', 'starting', {
+    agent: config.client_agent_id,
+    server_url: config.server_url,
+    capabilities: config.agent_capabilities,
+    max_parallel_tasks: config.max_parallel_tasks,
+    handlers: Object.keys(handlers),
+    shell: config.shell.enabled ? config.shell.allow : false,
+  });
+  let draining: Promise<void> | undefined;
+  const drain = (signal: string) => {
+    if (draining) {
+      log('warn', `${signal} again: exiting now`);
+      process.exit(1);
+    }
+    log('info', `${signal}: no new claims; finishing held tasks`);
+    draining = worker.stop().then(() => process.exit(0));
+  };
+  process.on('SIGTERM', () => drain('SIGTERM'));
+  process.on('SIGINT', () => drain('SIGINT'));
+  await worker.run();
+  await draining;
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`worker failed: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exit(1);
+  if (err instanceof ConfigError) process.stderr.write(`worker: ${err.message}\n\n${USAGE}\n`);
+  else process.stderr.write(`worker failed: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(err instanceof ConfigError ? 2 : 1);
 });
