@@ -267,6 +267,19 @@ describe('audit trail (e2e)', () => {
     expect(logins).toEqual(expectedLogins.map((r) => Number(r.seq)));
   });
 
+  it('stores awkward text exactly (quotes, backslashes, newlines, non-ASCII) and keeps the chain valid', async () => {
+    // The commit-time statement inlines values as escaped literals: they must round-trip byte for byte.
+    const name = `O'Brien's "key" \\ back\\slash E'\\x41' $1 ;COMMIT; -- \n ✓ ü 𝄞 ${uniqueName('k')}`;
+    const created = await app.http.post('/api/v1/api-keys').set(admin.auth).send({ name, roles: ['viewer'] });
+    expect(created.status).toBe(201);
+    const [row] = await app.sql<{ details: { name: string } }>(`SELECT details FROM audit_events WHERE action = 'api_key.create' AND resource_id = $1`, [created.body.id]);
+    expect(row.details.name).toBe(name);
+    const events = await app.http.get(`/api/v1/audit-events?resource_id=${created.body.id as string}`).set(admin.auth);
+    expect(events.body.audit_events[0].details.name).toBe(name);
+    const verify = await app.http.get('/api/v1/audit-events/verify').set(admin.auth);
+    expect(verify.body.valid).toBe(true);
+  });
+
   it('verifies an intact chain', async () => {
     const [{ n }] = await app.sql<{ n: number }>('SELECT count(*)::int AS n FROM audit_events');
     const res = await app.http.get('/api/v1/audit-events/verify').set(admin.auth);

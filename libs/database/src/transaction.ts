@@ -23,6 +23,9 @@ export { sqlState };
 
 type BeforeCommit = (manager: EntityManager) => Promise<void>;
 const beforeCommit = new WeakMap<EntityManager, BeforeCommit[]>();
+/** Per transaction: the last statement, built at commit time and sent together with COMMIT. */
+type CommitStatement = () => string | undefined;
+const commitStatements = new WeakMap<EntityManager, CommitStatement>();
 
 /** True inside inTransaction's work (so deferred writes such as events will be flushed). */
 export function isInTransaction(manager: EntityManager): boolean {
@@ -41,6 +44,18 @@ export function onBeforeCommit(manager: EntityManager, fn: BeforeCommit): void {
 }
 
 /**
+ * Registers the transaction's final statement: built after the work and every before-commit
+ * hook, and sent in the same round trip as COMMIT (`<statement>; COMMIT` over the simple-query
+ * protocol, so it must be self-contained SQL with no parameters). Row locks it takes are then
+ * held only while PostgreSQL runs it and flushes the commit, never across a round trip to this
+ * process. If it fails, COMMIT does not run and the transaction is rolled back.
+ */
+export function setCommitStatement(manager: EntityManager, build: CommitStatement): void {
+  if (!beforeCommit.has(manager)) throw new Error('setCommitStatement needs a manager from inTransaction()');
+  commitStatements.set(manager, build);
+}
+
+/**
  * Runs `work` in one transaction and retries it (with a short randomised pause) when PostgreSQL
  * aborts it for a serialization failure or a deadlock. `work` must be safe to run again: it should
  * only touch the database through the manager it is given.
@@ -53,25 +68,47 @@ export async function inTransaction<T>(
   const attempts = options.attempts ?? 5;
   for (let attempt = 1; ; attempt++) {
     try {
-      const run = async (manager: EntityManager): Promise<T> => {
-        beforeCommit.set(manager, []);
-        try {
-          const result = await work(manager);
-          // Hooks may register more hooks; drain until none are left.
-          for (let hooks = beforeCommit.get(manager) ?? []; hooks.length; hooks = beforeCommit.get(manager) ?? []) {
-            beforeCommit.set(manager, []);
-            for (const hook of hooks) await hook(manager);
-          }
-          return result;
-        } finally {
-          beforeCommit.delete(manager);
-        }
-      };
-      return options.isolation ? await dataSource.transaction(options.isolation, run) : await dataSource.transaction(run);
+      return await runOnce(dataSource, work, options.isolation);
     } catch (err) {
       const code = sqlState(err);
       if (!code || !RETRYABLE.has(code) || attempt >= attempts) throw err;
       await new Promise((r) => setTimeout(r, Math.random() * 10 * attempt));
     }
+  }
+}
+
+/** One attempt: EntityManager.transaction's steps, with the commit statement sent alongside COMMIT. */
+async function runOnce<T>(
+  dataSource: DataSource,
+  work: (manager: EntityManager) => Promise<T>,
+  isolation: 'READ COMMITTED' | 'REPEATABLE READ' | 'SERIALIZABLE' | undefined,
+): Promise<T> {
+  const runner = dataSource.createQueryRunner();
+  const manager = runner.manager;
+  try {
+    await runner.startTransaction(isolation);
+    beforeCommit.set(manager, []);
+    const result = await work(manager);
+    // Hooks may register more hooks; drain until none are left.
+    for (let hooks = beforeCommit.get(manager) ?? []; hooks.length; hooks = beforeCommit.get(manager) ?? []) {
+      beforeCommit.set(manager, []);
+      for (const hook of hooks) await hook(manager);
+    }
+    const last = commitStatements.get(manager)?.();
+    if (last) {
+      await runner.query(`${last};\nCOMMIT`);
+      // TypeORM did not issue this COMMIT itself: tell the runner its transaction has ended.
+      Object.assign(runner, { isTransactionActive: false, transactionDepth: 0 });
+    } else {
+      await runner.commitTransaction();
+    }
+    return result;
+  } catch (err) {
+    if (runner.isTransactionActive) await runner.rollbackTransaction().catch(() => undefined);
+    throw err;
+  } finally {
+    beforeCommit.delete(manager);
+    commitStatements.delete(manager);
+    await runner.release();
   }
 }

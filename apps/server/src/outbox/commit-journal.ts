@@ -1,17 +1,22 @@
 import type { EntityManager } from 'typeorm';
-import { onBeforeCommit, rows } from '../../../../libs/database/src';
+import { escapeLiteral } from 'pg';
+import { setCommitStatement } from '../../../../libs/database/src';
 import type { UnsequencedEvent } from '../../../../libs/contracts/src';
 import type { ChainedFields } from '../audit/audit-chain';
 
 /**
  * Everything a transaction must write at commit time — audit rows, outbox events, notifications —
- * collected while it runs and written by ONE statement just before it commits.
+ * collected while it runs and written by ONE statement sent in the same round trip as COMMIT.
  *
- * Why one statement: the audit chain tip and the event sequence are global row locks held until
- * commit (that is what makes the chain and `seq` follow commit order). Every round trip taken
- * while holding them waits for this process's event loop, and every other writer waits behind
- * it; so they are taken last, together, in a fixed order (chain, then sequence) and released by
- * the COMMIT that follows. Notifications ride along: NOTIFY is delivered at commit anyway.
+ * Why: the audit chain tip and the event sequence are global row locks held until commit (that
+ * is what makes the chain and `seq` follow commit order). A round trip taken while holding them
+ * waits for this process's event loop, and every other writer waits behind it (measured: most of
+ * the claim benchmark's lock waits were behind transactions idle between this statement and
+ * their COMMIT). So they are taken last, together, in a fixed order (chain, then sequence), and
+ * the COMMIT travels with them (setCommitStatement): the locks are held only while PostgreSQL
+ * runs the statement and flushes the commit. Notifications ride along: NOTIFY is delivered at
+ * commit anyway. The statement goes over the simple-query protocol, so values are inlined as
+ * escaped literals (pg's escapeLiteral) instead of bound parameters.
  */
 export type Channel = 'am_tasks_ready' | 'am_locks_released' | 'am_events';
 
@@ -40,7 +45,7 @@ function journalFor(manager: EntityManager): Journal {
     journal = { audit: [], events: [], notify: new Map() };
     journals.set(manager, journal);
     // Throws outside inTransaction(): these writes must share the change's transaction.
-    onBeforeCommit(manager, (m) => flush(m));
+    setCommitStatement(manager, () => flushStatement(manager));
   }
   return journal;
 }
@@ -113,13 +118,23 @@ SELECT (SELECT last_seq::text FROM a_upd) AS audit_tip,
        (SELECT count(pg_notify(n.channel, COALESCE(n.payload, (SELECT last_seq::text FROM e_upd), '')))
           FROM unnest($18::text[], $19::text[]) AS n(channel, payload)) AS notified`;
 
-async function flush(manager: EntityManager): Promise<void> {
+/** One SQL literal: NULL, or the value's text escaped; arrays become `ARRAY[...]::text[]` (cast on by the statement). */
+function literal(value: unknown): string {
+  if (Array.isArray(value)) return `(ARRAY[${value.map(literal).join(',')}]::text[])`;
+  if (value === null || value === undefined) return 'NULL';
+  if (value instanceof Date) return escapeLiteral(value.toISOString());
+  if (typeof value === 'string' || typeof value === 'number') return escapeLiteral(String(value));
+  throw new TypeError(`cannot inline a ${typeof value} into the commit statement`);
+}
+
+/** The journal as one self-contained statement, or nothing when there is nothing to write. */
+function flushStatement(manager: EntityManager): string | undefined {
   const journal = journals.get(manager);
   journals.delete(manager);
-  if (!journal || (!journal.audit.length && !journal.events.length && !journal.notify.size)) return;
+  if (!journal || (!journal.audit.length && !journal.events.length && !journal.notify.size)) return undefined;
   const a = journal.audit;
   const col = <K extends keyof ChainedFields>(k: K) => a.map((r) => r.fields[k]);
-  await rows(manager, FLUSH_SQL, [
+  const params: unknown[][] = [
     col('id'),
     col('occurredAt'),
     col('actorType'),
@@ -139,5 +154,6 @@ async function flush(manager: EntityManager): Promise<void> {
     journal.events.map((e) => e.agentOwner),
     [...journal.notify.keys()],
     [...journal.notify.values()],
-  ]);
+  ];
+  return FLUSH_SQL.replace(/\$(\d+)/g, (_, n: string) => literal(params[Number(n) - 1]));
 }
