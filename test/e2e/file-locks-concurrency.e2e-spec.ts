@@ -5,22 +5,11 @@ import { createApiKey, loginAdmin, uniqueName } from '../harness/factories';
 import { findOverlaps, timestampMicros, type Interval } from '../harness/history';
 import { createTestApp, type TestApp } from '../harness/test-app';
 import { inTransaction } from '../../libs/database/src';
+import { prng } from '../harness/prng';
 
 const ACQUIRERS = 32;
 const RUN_MS = 8000;
 const SEED = Number(process.env.LOCK_TEST_SEED ?? Date.now() % 1_000_000);
-
-/** mulberry32: a small seeded PRNG, so a failing run can be replayed with LOCK_TEST_SEED. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

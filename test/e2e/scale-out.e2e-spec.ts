@@ -7,6 +7,7 @@ import { createApiKey, loginAdmin, uniqueName, type Session } from '../harness/f
 import { checkTaskHistory, findOverlaps, TaskHistory, timestampMicros, type ClaimedTask } from '../harness/history';
 import { ADMIN_PASSWORD, type TestApp } from '../harness/test-app';
 import { cloneTemplateDatabase, dropDatabase } from '../harness/test-database';
+import { prng } from '../harness/prng';
 
 // Two built server processes on one database, every client alternating between them call by
 // call: claims, file locks and the sweepers (running on both) must keep the same invariants as
@@ -21,18 +22,6 @@ const LEASE_SEC = 2;
 const LOCKERS = 12;
 const LOCK_RUN_MS = 5000;
 const SEED = Number(process.env.SCALE_TEST_SEED ?? Date.now() % 1_000_000);
-
-/** mulberry32: a small seeded PRNG, so a failing run can be replayed with SCALE_TEST_SEED. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 type Auth = { Authorization: string };

@@ -1,6 +1,7 @@
 import { createApiKey, loginAdmin, uniqueName } from '../harness/factories';
 import { checkTaskHistory, TaskHistory, type ClaimedTask } from '../harness/history';
 import { createTestApp, type TestApp } from '../harness/test-app';
+import { prng } from '../harness/prng';
 
 // Jepsen-shaped: many HTTP claim loops over a few agents drain a backlog while some loops die
 // holding tasks and others sleep past their lease; afterwards the recorded history and the
@@ -14,18 +15,6 @@ const SLEEPERS = new Set([5, 14, 23, 32]); // once each, sleep past the lease be
 const LEASE_SEC = 2;
 const RUN_LIMIT_MS = 120_000;
 const SEED = Number(process.env.TASK_TEST_SEED ?? Date.now() % 1_000_000);
-
-/** mulberry32: a small seeded PRNG, so a failing run can be replayed with TASK_TEST_SEED. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

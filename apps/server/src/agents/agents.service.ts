@@ -3,7 +3,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
 import { inTransaction } from '../../../../libs/database/src';
 import { AuditService } from '../audit/audit.service';
-import { isAdmin, ownerOf, type Principal } from '../auth/principal';
+import { actingOwner, ownerOf, type Principal } from '../auth/principal';
 import { DomainError, notFound } from '../common/errors';
 import { decodeCursor, page } from '../common/pagination';
 import type { AppConfig } from '../config/app-config';
@@ -68,7 +68,7 @@ export class AgentsService {
     agentId: string,
     manager: EntityManager = this.dataSource.manager,
   ): Promise<{ id: string; name: string; owner: string; status: AgentStatus; current_load: number }> {
-    const agent = await this.agents.findActable(agentId, isAdmin(principal) ? null : ownerOf(principal), manager);
+    const agent = await this.agents.findActable(agentId, actingOwner(principal), manager);
     if (!agent) throw notFound('Agent', agentId);
     return agent;
   }

@@ -34,3 +34,8 @@ export function ownerOf(principal: Principal): string {
 export function isAdmin(principal: Principal): boolean {
   return principal.permissions.has('*');
 }
+
+/** The owner whose agents `principal` may act as, or null for an admin (any agent). */
+export function actingOwner(principal: Principal): string | null {
+  return isAdmin(principal) ? null : ownerOf(principal);
+}

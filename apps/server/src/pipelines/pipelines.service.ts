@@ -34,9 +34,9 @@ import {
 } from './dto/pipeline.dto';
 import { PipelinesRepository, type DependencySpec, type PipelineRow, type RunRow, type RunStage, type StageSpec } from './pipelines.repository';
 import { WebhooksService } from './webhooks.service';
+import { iso } from '../common/iso';
 
 const TERMINAL_TASK = new Set(['completed', 'failed', 'cancelled']);
-const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
 
 /** Normalises a definition (defaults: the standard six stages, a chain) and validates it as a DAG; returns it with a topological order. */
 export function normaliseDefinition(

@@ -89,7 +89,8 @@ export class RateLimitRepository implements BeforeApplicationShutdown {
   private async write(batch: [string, number][]): Promise<void> {
     // Buckets this instance knows but has no new hits for are read back too, so its view of what
     // other instances counted is never older than its last flush.
-    const refresh = [...this.shared.keys()].filter((bucket) => !this.pending.has(bucket) && !batch.some(([b]) => b === bucket));
+    const flushed = new Set(batch.map(([bucket]) => bucket));
+    const refresh = [...this.shared.keys()].filter((bucket) => !flushed.has(bucket));
     const result = await this.dataSource.query<{ bucket: string; hits: number; reset_sec: number }[]>(
       `WITH added AS (
          INSERT INTO rate_limit_counters AS c (bucket, window_start, hits)

@@ -3,7 +3,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
 import { inTransaction } from '../../../../libs/database/src';
 import { AuditService } from '../audit/audit.service';
-import { isAdmin, ownerOf, type Principal } from '../auth/principal';
+import { actingOwner, type Principal } from '../auth/principal';
 import { DomainError, notFound } from '../common/errors';
 import { MetricsService } from '../metrics/metrics.service';
 import { PgListener, waitForWake } from '../notifications/pg-listener.service';
@@ -58,7 +58,7 @@ export class ClaimTasksUseCase {
 
   private async claimOnce(principal: Principal, agentId: string, maxTasks: number): Promise<TaskDto[]> {
     return inTransaction(this.dataSource, async (manager) => {
-      const locked = await this.tasks.lockAgentForClaim(manager, agentId, isAdmin(principal) ? null : ownerOf(principal));
+      const locked = await this.tasks.lockAgentForClaim(manager, agentId, actingOwner(principal));
       if (!locked) throw notFound('Agent', agentId);
       if (locked.status === 'disabled') {
         throw new DomainError('illegal_transition', 'This agent is disabled and cannot claim tasks', { status: locked.status });

@@ -1,8 +1,8 @@
 import type { TaskDto, TaskLogDto } from './dto/task.dto';
 import { PRIORITY_NAME } from './task.entity';
 import type { TaskLogRow, TaskRow } from './tasks.repository';
+import { iso } from '../common/iso';
 
-const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
 
 export function toTaskDto(row: TaskRow, logs?: TaskLogRow[]): TaskDto {
   return {

@@ -28,10 +28,10 @@ import {
   type WorkflowTaskInputDto,
 } from './dto/workflow.dto';
 import { WorkflowsRepository, type AuditReportRow, type WorkflowRow } from './workflows.repository';
+import { iso } from '../common/iso';
 
 const TERMINAL_TASK = new Set(['completed', 'failed', 'cancelled']);
 const OPEN_WORKFLOW = new Set(['planning', 'running', 'auditing']);
-const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
 
 /** The DAG validator's verdict as the API's 422 (or nothing when the graph is sound). */
 export function graphError(r: DagResult, what = 'task'): DomainError | undefined {
