@@ -284,7 +284,7 @@ describe('audit trail (e2e)', () => {
     const [{ n }] = await app.sql<{ n: number }>('SELECT count(*)::int AS n FROM audit_events');
     const res = await app.http.get('/api/v1/audit-events/verify').set(admin.auth);
     expect(res.status).toBe(200);
-    expect(res.body).toEqual({ valid: true, checked: n, first_invalid_seq: null });
+    expect(res.body).toEqual({ valid: true, checked: n, first_invalid_seq: null, unsealed: 0, head_seq: n });
   });
 
   it('is append-only: the database refuses UPDATE, DELETE and TRUNCATE, even for the table owner', async () => {
@@ -315,7 +315,7 @@ describe('audit trail (e2e)', () => {
     expect(Number(stats.n)).toBe(before + 50);
     expect({ min: stats.min, max: stats.max, head: stats.head }).toEqual({ min: '1', max: stats.n, head: stats.n });
     const verify = await app.http.get('/api/v1/audit-events/verify').set(admin.auth);
-    expect(verify.body).toEqual({ valid: true, checked: Number(stats.n), first_invalid_seq: null });
+    expect(verify.body).toEqual({ valid: true, checked: Number(stats.n), first_invalid_seq: null, unsealed: 0, head_seq: Number(stats.n) });
   });
 
   it('exports the trail as NDJSON and as CSV, with filters', async () => {
@@ -392,7 +392,7 @@ describe('audit tamper detection (e2e)', () => {
 
   it('reports the first row whose contents were changed behind the trigger', async () => {
     const [{ n }] = await app.sql<{ n: number }>('SELECT count(*)::int AS n FROM audit_events');
-    expect(await verify()).toEqual({ valid: true, checked: n, first_invalid_seq: null });
+    expect(await verify()).toEqual({ valid: true, checked: n, first_invalid_seq: null, unsealed: 0, head_seq: n });
     const [target] = await app.sql<{ seq: string }>(
       `SELECT seq FROM audit_events WHERE action = 'user.create' ORDER BY seq LIMIT 1 OFFSET 1`,
     );
@@ -405,7 +405,7 @@ describe('audit tamper detection (e2e)', () => {
       await app.sql('ALTER TABLE audit_events ENABLE TRIGGER USER');
     }
     const report = await verify();
-    expect(report).toEqual({ valid: false, checked: Number(target.seq), first_invalid_seq: Number(target.seq) });
+    expect(report).toEqual({ valid: false, checked: Number(target.seq), first_invalid_seq: Number(target.seq), unsealed: 0, head_seq: n });
     // The triggers are back on.
     await expect(app.sql('DELETE FROM audit_events')).rejects.toThrow(/append-only/);
   });
@@ -424,5 +424,49 @@ describe('audit tamper detection (e2e)', () => {
     expect(report.valid).toBe(false);
     expect(report.first_invalid_seq).toBe(2);
     expect(Number(last.seq)).toBeGreaterThan(2);
+  });
+});
+
+describe('audit chain head (e2e)', () => {
+  let app: TestApp;
+  let admin: Session;
+
+  beforeAll(async () => {
+    app = await createTestApp();
+    admin = await loginAdmin(app);
+    for (let i = 0; i < 3; i++) await createUser(app, admin, ['viewer']);
+  });
+  afterAll(() => app.close());
+
+  const verify = async () => (await app.http.get('/api/v1/audit-events/verify').set(admin.auth)).body;
+
+  it('staged rows cannot be rewritten before the sealer reaches them', async () => {
+    // Staged and changed in one statement, so the sealer cannot take the row in between.
+    await expect(
+      app.sql(`DO $$ BEGIN
+        INSERT INTO audit_pending (ticket, ord, id, occurred_at, actor_type, action, resource_type, outcome, details)
+          VALUES (-1, 1, gen_random_uuid(), now(), 'system', 'test.stage', 'test', 'error', '{}');
+        UPDATE audit_pending SET outcome = 'success' WHERE ticket = -1;
+      END $$`),
+    ).rejects.toThrow(/never updated/);
+    await expect(
+      app.sql(`DO $$ BEGIN
+        INSERT INTO events_pending (ticket, ord, type, payload) VALUES (-1, 1, 'task_update', '{}');
+        UPDATE events_pending SET type = 'error' WHERE ticket = -1;
+      END $$`),
+    ).rejects.toThrow(/never updated/);
+  });
+
+  it('reports a cut-off tail: the last sealed row must be the recorded head', async () => {
+    const [{ n }] = await app.sql<{ n: number }>('SELECT count(*)::int AS n FROM audit_events');
+    expect(await verify()).toEqual({ valid: true, checked: n, first_invalid_seq: null, unsealed: 0, head_seq: n });
+    // Every remaining row still links to the one before it: only the head notices the loss.
+    await app.sql('ALTER TABLE audit_events DISABLE TRIGGER USER');
+    try {
+      await app.sql('DELETE FROM audit_events WHERE seq > $1', [n - 2]);
+    } finally {
+      await app.sql('ALTER TABLE audit_events ENABLE TRIGGER USER');
+    }
+    expect(await verify()).toEqual({ valid: false, checked: n - 2, first_invalid_seq: n - 1, unsealed: 0, head_seq: n });
   });
 });

@@ -5,6 +5,7 @@ import type TestAgent from 'supertest/lib/agent';
 import { createServerApp, type ServerApp } from '../../apps/server/src/bootstrap';
 import { createLogger } from '../../apps/server/src/common/logger';
 import { loadConfig, type AppConfig } from '../../apps/server/src/config/app-config';
+import { Sealer } from '../../apps/server/src/outbox/sealer.service';
 import { cloneTemplateDatabase, dropDatabase } from './test-database';
 
 export const ADMIN_PASSWORD = 'admin-password-for-tests';
@@ -16,7 +17,7 @@ export interface TestApp {
   config: AppConfig;
   /** Every JSON log line the app wrote (when started with captureLogs). */
   logs: string[];
-  /** Runs SQL directly against this app's database. */
+  /** Runs SQL directly against this app's database, once what has committed so far is sealed. */
   sql<T = Record<string, unknown>>(query: string, params?: unknown[]): Promise<T[]>;
   close(): Promise<void>;
 }
@@ -57,7 +58,11 @@ export async function createTestApp(
     server,
     config,
     logs,
-    sql: async <T>(query: string, params: unknown[] = []) => server.db.dataSource.query<T[]>(query, params),
+    sql: async <T>(query: string, params: unknown[] = []) => {
+      // Audit rows and events are sealed just after commit; tests read them as a client would.
+      await server.app.get(Sealer).settle();
+      return server.db.dataSource.query<T[]>(query, params);
+    },
     close: async () => {
       await server.close();
       await dropDatabase(db.name);

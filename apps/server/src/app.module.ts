@@ -18,6 +18,7 @@ import { FileLocksModule } from './file-locks/file-locks.module';
 import { HealthModule } from './health/health.module';
 import { RolesModule } from './roles/roles.module';
 import { NotificationsModule } from './notifications/notifications.module';
+import { OutboxModule } from './outbox/outbox.module';
 import { PipelinesModule } from './pipelines/pipelines.module';
 import { SecretsModule } from './secrets/secrets.module';
 import { TasksModule } from './tasks/tasks.module';
@@ -45,6 +46,7 @@ export class AppModule {
         }),
         SecretsModule,
         NotificationsModule,
+        OutboxModule,
         EventsModule,
         AuditModule,
         AuthModule,

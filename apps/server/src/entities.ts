@@ -11,6 +11,7 @@ import { RoleEntity } from './roles/role.entity';
 import { SystemSecretEntity } from './secrets/system-secret.entity';
 import { IdempotencyKeyEntity, TaskEntity, TaskLogEntity } from './tasks/task.entity';
 import { UserEntity } from './users/user.entity';
+import { AuditPendingEntity, EventPendingEntity } from './outbox/pending.entity';
 import { WorkflowAuditReportEntity, WorkflowEntity } from './workflows/workflow.entity';
 
 /** Every entity the server maps; the data source and the migration generator read this list. */
@@ -25,6 +26,7 @@ export const ENTITIES = [
   LoginFailureEntity,
   AuditEventEntity,
   AuditChainHeadEntity,
+  AuditPendingEntity,
   AgentEntity,
   TaskEntity,
   TaskLogEntity,
@@ -32,6 +34,7 @@ export const ENTITIES = [
   FileLockEntity,
   EventEntity,
   EventsHeadEntity,
+  EventPendingEntity,
   WorkflowEntity,
   WorkflowAuditReportEntity,
   PipelineEntity,

@@ -9,6 +9,9 @@ export interface DatabaseOptions {
   migrations: MixedList<Function>;
   poolSize?: number;
   applicationName?: string;
+  /** Server-side limits for every pooled session (unset: none, e.g. for migrations). */
+  statementTimeoutMs?: number;
+  idleInTransactionTimeoutMs?: number;
 }
 
 export function dataSourceOptions(options: DatabaseOptions): DataSourceOptions {
@@ -31,6 +34,8 @@ export function dataSourceOptions(options: DatabaseOptions): DataSourceOptions {
       connectionTimeoutMillis: 10_000,
       idleTimeoutMillis: 30_000,
       keepAlive: true,
+      statement_timeout: options.statementTimeoutMs,
+      idle_in_transaction_session_timeout: options.idleInTransactionTimeoutMs,
     },
   };
 }

@@ -15,44 +15,35 @@ export function isUniqueViolation(err: unknown, constraint?: string): boolean {
   return (e.driverError?.constraint ?? e.constraint) === constraint;
 }
 
-export function isForeignKeyViolation(err: unknown): boolean {
-  return sqlState(err) === '23503';
-}
-
 export { sqlState };
 
-type BeforeCommit = (manager: EntityManager) => Promise<void>;
-const beforeCommit = new WeakMap<EntityManager, BeforeCommit[]>();
 /** Per transaction: the last statement, built at commit time and sent together with COMMIT. */
 type CommitStatement = () => string | undefined;
-const commitStatements = new WeakMap<EntityManager, CommitStatement>();
+interface TransactionHooks {
+  statement?: CommitStatement;
+  committed: (() => void)[];
+}
+const hooks = new WeakMap<EntityManager, TransactionHooks>();
 
-/** True inside inTransaction's work (so deferred writes such as events will be flushed). */
-export function isInTransaction(manager: EntityManager): boolean {
-  return beforeCommit.has(manager);
+function hooksOf(manager: EntityManager, caller: string): TransactionHooks {
+  const h = hooks.get(manager);
+  if (!h) throw new Error(`${caller} needs a manager from inTransaction()`);
+  return h;
 }
 
 /**
- * Defers `fn` to the end of the transaction `manager` belongs to, after the work itself: for
- * writes that take a global lock held until commit (the audit chain tip, the event sequence),
- * which should be held for as short a time as possible.
- */
-export function onBeforeCommit(manager: EntityManager, fn: BeforeCommit): void {
-  const list = beforeCommit.get(manager);
-  if (!list) throw new Error('onBeforeCommit needs a manager from inTransaction()');
-  list.push(fn);
-}
-
-/**
- * Registers the transaction's final statement: built after the work and every before-commit
- * hook, and sent in the same round trip as COMMIT (`<statement>; COMMIT` over the simple-query
- * protocol, so it must be self-contained SQL with no parameters). Row locks it takes are then
- * held only while PostgreSQL runs it and flushes the commit, never across a round trip to this
- * process. If it fails, COMMIT does not run and the transaction is rolled back.
+ * Registers the transaction's final statement: built after the work, and sent in the same round
+ * trip as COMMIT (`<statement>; COMMIT` over the simple-query protocol, so it must be
+ * self-contained SQL with no parameters). If it fails, COMMIT does not run and the transaction
+ * is rolled back.
  */
 export function setCommitStatement(manager: EntityManager, build: CommitStatement): void {
-  if (!beforeCommit.has(manager)) throw new Error('setCommitStatement needs a manager from inTransaction()');
-  commitStatements.set(manager, build);
+  hooksOf(manager, 'setCommitStatement').statement = build;
+}
+
+/** Runs `fn` once the transaction has committed (not on rollback, nor on an attempt that is retried). */
+export function onCommitted(manager: EntityManager, fn: () => void): void {
+  hooksOf(manager, 'onCommitted').committed.push(fn);
 }
 
 /**
@@ -87,14 +78,10 @@ async function runOnce<T>(
   const manager = runner.manager;
   try {
     await runner.startTransaction(isolation);
-    beforeCommit.set(manager, []);
+    const h: TransactionHooks = { committed: [] };
+    hooks.set(manager, h);
     const result = await work(manager);
-    // Hooks may register more hooks; drain until none are left.
-    for (let hooks = beforeCommit.get(manager) ?? []; hooks.length; hooks = beforeCommit.get(manager) ?? []) {
-      beforeCommit.set(manager, []);
-      for (const hook of hooks) await hook(manager);
-    }
-    const last = commitStatements.get(manager)?.();
+    const last = h.statement?.();
     if (last) {
       await runner.query(`${last};\nCOMMIT`);
       // TypeORM did not issue this COMMIT itself: tell the runner its transaction has ended.
@@ -102,13 +89,13 @@ async function runOnce<T>(
     } else {
       await runner.commitTransaction();
     }
+    for (const fn of h.committed) fn();
     return result;
   } catch (err) {
     if (runner.isTransactionActive) await runner.rollbackTransaction().catch(() => undefined);
     throw err;
   } finally {
-    beforeCommit.delete(manager);
-    commitStatements.delete(manager);
+    hooks.delete(manager);
     await runner.release();
   }
 }

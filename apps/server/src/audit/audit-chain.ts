@@ -48,7 +48,41 @@ export function canonicalRow(f: ChainedFields): string {
   ]);
 }
 
-/** hash = sha256(prev_hash | seq | canonical(row)); the database computes the same when appending. */
+/** The columns a row's hash covers, as read back from audit_events or audit_pending. */
+export interface ChainedColumns {
+  id: string;
+  occurred_at: Date;
+  actor_type: string;
+  actor_id: string | null;
+  action: string;
+  resource_type: string;
+  resource_id: string | null;
+  outcome: string;
+  ip: string | null;
+  user_agent: string | null;
+  request_id: string | null;
+  details: unknown;
+}
+
+/** The hashed fields of a stored row: the sealer and verify both hash exactly this. */
+export function fieldsOf(row: ChainedColumns): ChainedFields {
+  return {
+    id: row.id,
+    occurredAt: row.occurred_at.toISOString(),
+    actorType: row.actor_type,
+    actorId: row.actor_id,
+    action: row.action,
+    resourceType: row.resource_type,
+    resourceId: row.resource_id,
+    outcome: row.outcome,
+    ip: row.ip,
+    userAgent: row.user_agent,
+    requestId: row.request_id,
+    details: row.details,
+  };
+}
+
+/** hash = sha256(prev_hash | seq | canonical(row)). */
 export function chainHash(prevHash: string, seq: string, canonical: string): string {
   return createHash('sha256').update(`${prevHash}|${seq}|${canonical}`, 'utf8').digest('hex');
 }

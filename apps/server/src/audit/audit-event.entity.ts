@@ -58,7 +58,7 @@ export class AuditEventEntity {
   hash: string;
 }
 
-/** The chain's tip: its row lock serialises appends, so the chain has no forks under concurrency. */
+/** The chain's tip, advanced only by the sealer (outbox/sealer.service.ts); verify checks the last row against it. */
 @Entity('audit_chain_head')
 export class AuditChainHeadEntity {
   @PrimaryColumn({ type: 'smallint' })

@@ -71,14 +71,27 @@ export class AuditRepository {
     );
   }
 
-  /** Oldest first, in batches, for verification and export. */
-  async *scan(filter: AuditFilter = {}, batchSize = 1000): AsyncGenerator<AuditRow> {
+  /** The chain's recorded tip, and how many staged rows wait for the sealer. */
+  async head(): Promise<{ last_seq: string; last_hash: string; unsealed: number }> {
+    const [head] = await this.dataSource.query<{ last_seq: string; last_hash: string; unsealed: number }[]>(
+      `SELECT last_seq::text AS last_seq, last_hash, (SELECT count(*)::int FROM audit_pending) AS unsealed
+         FROM audit_chain_head WHERE id = 1`,
+    );
+    return head;
+  }
+
+  /** Oldest first, in batches, for verification and export; `untilSeq` bounds it (inclusive). */
+  async *scan(filter: AuditFilter = {}, untilSeq?: string, batchSize = 1000): AsyncGenerator<AuditRow> {
     let after = '0';
     for (;;) {
       const params: unknown[] = [];
       const clauses = where(filter, params);
       params.push(after);
       clauses.push(`seq > $${params.length}`);
+      if (untilSeq !== undefined) {
+        params.push(untilSeq);
+        clauses.push(`seq <= $${params.length}`);
+      }
       params.push(batchSize);
       const rows = await this.dataSource.query<AuditRow[]>(
         `SELECT ${COLUMNS} FROM audit_events WHERE ${clauses.join(' AND ')} ORDER BY audit_events.seq ASC LIMIT $${params.length}`,

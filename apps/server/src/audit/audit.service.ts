@@ -5,9 +5,10 @@ import type { DataSource, EntityManager } from 'typeorm';
 import { inTransaction } from '../../../../libs/database/src';
 import { journalAudit } from '../outbox/commit-journal';
 import { RequestContextStore } from '../common/request-context';
+import { Sealer } from '../outbox/sealer.service';
 import type { AuditActor } from '../auth/principal';
 import { decodeCursor, encodeCursor } from '../common/pagination';
-import { canonicalRow, chainHash, GENESIS_HASH, scrubDetails } from './audit-chain';
+import { canonicalRow, chainHash, fieldsOf, GENESIS_HASH, scrubDetails } from './audit-chain';
 import { AuditRepository, type AuditFilter, type AuditRow } from './audit.repository';
 import type { AuditEventDto, AuditEventListDto, AuditFilterDto, AuditVerificationDto, ListAuditQueryDto } from './dto/audit.dto';
 
@@ -25,20 +26,20 @@ export interface AuditEntry {
 
 /**
  * Appends to the hash-chained audit trail. `record` joins the caller's transaction, so the row
- * commits (or rolls back) with the change it describes; call it last in the transaction, since the
- * chain's tip stays locked until commit.
+ * commits (or rolls back) with the change it describes; the sealer chains it right after commit.
+ * Reads wait for the rows committed before them to be sealed (read-your-writes).
  */
 @Injectable()
 export class AuditService {
   constructor(
     private readonly audit: AuditRepository,
     @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly sealer: Sealer,
   ) {}
 
   /**
-   * Adds a row to the caller's transaction. It is written with the transaction's other
-   * commit-time writes, in one statement just before commit (outbox/commit-journal.ts), so the
-   * chain tip is locked only for the commit itself.
+   * Adds a row to the caller's transaction. It is staged with the transaction's other
+   * commit-time writes, in one statement sent with COMMIT (outbox/commit-journal.ts).
    */
   async record(manager: EntityManager, entry: AuditEntry): Promise<void> {
     await this.recordMany(manager, [entry]);
@@ -54,7 +55,7 @@ export class AuditService {
         ...(entry.details ?? {}),
         ...(context && context.via !== 'rest' ? { via: context.via } : {}),
       }) as Record<string, unknown>;
-      const fields = {
+      return {
         id: randomUUID(),
         occurredAt,
         actorType: entry.actor.type,
@@ -68,7 +69,6 @@ export class AuditService {
         requestId: context?.requestId ?? null,
         details,
       };
-      return { fields, canonical: canonicalRow(fields) };
     });
     journalAudit(manager, rows);
   }
@@ -79,6 +79,7 @@ export class AuditService {
   }
 
   async list(query: ListAuditQueryDto): Promise<AuditEventListDto> {
+    await this.sealer.settle();
     const before = decodeCursor(query.cursor, 1) as [string] | undefined;
     const rows = await this.audit.list(toFilter(query), query.limit + 1, before?.[0]);
     const items = rows.slice(0, query.limit);
@@ -87,27 +88,42 @@ export class AuditService {
   }
 
   /**
-   * Walks the whole chain from the first row: seq must be gapless, each prev_hash must be the
-   * previous row's hash, and each hash must match the row's recomputed contents.
+   * Walks the sealed chain from the first row up to the recorded head: seq must be gapless, each
+   * prev_hash must be the previous row's hash, each hash must match the row's recomputed
+   * contents, and the last row must be the head (so a cut-off tail is caught too).
    */
   async verify(): Promise<AuditVerificationDto> {
+    await this.sealer.settle();
+    // The head first: rows up to it were committed with it, rows after it are not looked at.
+    const head = await this.audit.head();
+    const result = (valid: boolean, checked: number, firstInvalid: string | null): AuditVerificationDto => ({
+      valid,
+      checked,
+      first_invalid_seq: firstInvalid === null ? null : Number(firstInvalid),
+      unsealed: head.unsealed,
+      head_seq: Number(head.last_seq),
+    });
     let prevHash = GENESIS_HASH;
     let expectedSeq = 1n;
     let checked = 0;
-    for await (const row of this.audit.scan()) {
+    for await (const row of this.audit.scan({}, head.last_seq)) {
       checked++;
       const seqOk = BigInt(row.seq) === expectedSeq;
       const linkOk = row.prev_hash === prevHash;
       const hashOk = row.hash === chainHash(row.prev_hash, row.seq, canonicalRow(fieldsOf(row)));
-      if (!seqOk || !linkOk || !hashOk) return { valid: false, checked, first_invalid_seq: Number(row.seq) };
+      if (!seqOk || !linkOk || !hashOk) return result(false, checked, row.seq);
       prevHash = row.hash;
       expectedSeq++;
     }
-    return { valid: true, checked, first_invalid_seq: null };
+    const lastSeq = expectedSeq - 1n;
+    if (lastSeq.toString() !== head.last_seq) return result(false, checked, (lastSeq + 1n).toString());
+    if (prevHash !== head.last_hash) return result(false, checked, head.last_seq);
+    return result(true, checked, null);
   }
 
   /** Export as NDJSON or CSV, oldest first, produced lazily so memory stays flat. */
   async *export(filter: AuditFilterDto, format: 'ndjson' | 'csv'): AsyncGenerator<string> {
+    await this.sealer.settle();
     if (format === 'csv') yield `${CSV_COLUMNS.join(',')}\n`;
     for await (const row of this.audit.scan(toFilter(filter))) {
       const dto = toDto(row);
@@ -142,23 +158,6 @@ function toFilter(q: AuditFilterDto): AuditFilter {
     outcome: q.outcome,
     from: q.from,
     to: q.to,
-  };
-}
-
-function fieldsOf(row: AuditRow) {
-  return {
-    id: row.id,
-    occurredAt: row.occurred_at.toISOString(),
-    actorType: row.actor_type,
-    actorId: row.actor_id,
-    action: row.action,
-    resourceType: row.resource_type,
-    resourceId: row.resource_id,
-    outcome: row.outcome,
-    ip: row.ip,
-    userAgent: row.user_agent,
-    requestId: row.request_id,
-    details: row.details,
   };
 }
 

@@ -11,6 +11,9 @@ export interface AppConfig {
   databaseUrl: string | undefined;
   dataDir: string;
   dbPoolSize: number;
+  /** Server-side bounds on the app's own sessions, so a stuck statement or transaction cannot hold the seal line. */
+  dbStatementTimeoutMs: number;
+  dbIdleInTransactionTimeoutMs: number;
   adminUsername: string;
   adminPassword: string | undefined;
   adminEmail: string;
@@ -143,6 +146,8 @@ export function loadConfig(env: Env = process.env): AppConfig {
     databaseUrl: r.url('DATABASE_URL', ['postgres:', 'postgresql:']),
     dataDir: r.string('DATA_DIR', './data'),
     dbPoolSize: r.int('DB_POOL_SIZE', 20, 2, 500),
+    dbStatementTimeoutMs: r.int('DB_STATEMENT_TIMEOUT_MS', 30_000, 100, 3_600_000),
+    dbIdleInTransactionTimeoutMs: r.int('DB_IDLE_IN_TRANSACTION_TIMEOUT_MS', 15_000, 100, 3_600_000),
     adminUsername: r.string('ADMIN_USERNAME', 'admin'),
     adminPassword: r.optional('ADMIN_PASSWORD'),
     adminEmail: r.string('ADMIN_EMAIL', 'admin@localhost'),

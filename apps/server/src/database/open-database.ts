@@ -12,6 +12,17 @@ export interface OpenDatabase {
   close(): Promise<void>;
 }
 
+async function migrate(url: string, logger: Logger): Promise<void> {
+  const dataSource = createDataSource({ url, entities: ENTITIES, migrations, poolSize: 2 });
+  await dataSource.initialize();
+  try {
+    const applied = await runMigrations(dataSource);
+    if (applied.length) logger.info({ migrations: applied }, 'applied migrations');
+  } finally {
+    await dataSource.destroy();
+  }
+}
+
 /**
  * Connects to `DATABASE_URL`, or starts embedded PostgreSQL under `DATA_DIR/postgres` when it is
  * unset, then applies pending migrations (under an advisory lock) unless told not to.
@@ -31,13 +42,18 @@ export async function openDatabase(
     stopEmbedded = embedded.stop;
     logger.info({ data_dir: join(config.dataDir, 'postgres') }, 'embedded PostgreSQL is running');
   }
-  const dataSource = createDataSource({ url, entities: ENTITIES, migrations, poolSize: config.dbPoolSize });
+  const dataSource = createDataSource({
+    url,
+    entities: ENTITIES,
+    migrations,
+    poolSize: config.dbPoolSize,
+    statementTimeoutMs: config.dbStatementTimeoutMs,
+    idleInTransactionTimeoutMs: config.dbIdleInTransactionTimeoutMs,
+  });
   try {
+    // Migrations run on sessions of their own, without the request timeouts (a backfill may be long).
+    if (options.migrate !== false) await migrate(url, logger);
     await dataSource.initialize();
-    if (options.migrate !== false) {
-      const applied = await runMigrations(dataSource);
-      if (applied.length) logger.info({ migrations: applied }, 'applied migrations');
-    }
   } catch (err) {
     if (dataSource.isInitialized) await dataSource.destroy();
     await stopEmbedded();

@@ -1,9 +1,10 @@
 import { Column, CreateDateColumn, Entity, Index, PrimaryColumn } from 'typeorm';
 
 /**
- * The transactional outbox: one row per event, written in the transaction of the change it
- * describes. `seq` comes from events_head under its row lock, held until commit, so seq order is
- * commit order and has no gaps: a reader that has seen seq n has seen every event before it.
+ * The outbox's sealed events. A change stages its events in events_pending, in its own
+ * transaction; the sealer (outbox/sealer.service.ts) numbers them from events_head and moves them
+ * here right after commit, so `seq` has no gaps and follows causal order: a reader that has seen
+ * seq n has seen every event before it.
  */
 @Entity('events')
 @Index('idx_events_created_at', ['createdAt'])
@@ -28,6 +29,10 @@ export class EventEntity {
 
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
   createdAt: Date;
+
+  /** When the sealer numbered it (null for events sealed before sealing moved after commit). */
+  @Column({ name: 'sealed_at', type: 'timestamptz', nullable: true })
+  sealedAt: Date | null;
 }
 
 @Entity('events_head')

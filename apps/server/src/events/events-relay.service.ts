@@ -1,6 +1,7 @@
 import { Injectable, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import type { Logger } from 'pino';
 import { InjectLogger } from '../common/logger.module';
+import { MetricsService } from '../metrics/metrics.service';
 import { PgListener } from '../notifications/pg-listener.service';
 import { EventsRepository, type StoredEvent } from './events.repository';
 
@@ -9,9 +10,10 @@ const BATCH = 500;
 const POLL_MS = 1000;
 
 /**
- * Per instance: reads the outbox in seq order from where it left off — woken by NOTIFY from any
- * instance's commit, or by its poll — and hands each new event once to the local sinks (the
- * Socket.IO gateway, MCP subscriptions). Reads are single-flight, so order is preserved.
+ * Per instance: reads the sealed outbox in seq order from where it left off — woken by the
+ * sealer (in-process or by its NOTIFY), or by its poll — and hands each new event once to the
+ * local sinks (the Socket.IO gateway, MCP subscriptions). Reads are single-flight, so order is
+ * preserved.
  */
 @Injectable()
 export class EventsRelay implements OnApplicationBootstrap, BeforeApplicationShutdown {
@@ -26,6 +28,7 @@ export class EventsRelay implements OnApplicationBootstrap, BeforeApplicationShu
   constructor(
     private readonly events: EventsRepository,
     private readonly listener: PgListener,
+    private readonly metrics: MetricsService,
     @InjectLogger() private readonly logger: Logger,
   ) {}
 
@@ -69,9 +72,10 @@ export class EventsRelay implements OnApplicationBootstrap, BeforeApplicationShu
         this.again = false;
         for (;;) {
           if (this.stopped) return;
-          const batch = await this.events.after(this.lastSeq, BATCH, null, null);
+          const batch = await this.events.forRelay(this.lastSeq, BATCH);
           if (batch.length === 0) break;
           this.lastSeq = batch[batch.length - 1].seq;
+          for (const e of batch) if (e.sealed_ago != null) this.metrics.emitLag.observe(e.sealed_ago);
           for (const sink of this.sinks) {
             try {
               sink(batch);

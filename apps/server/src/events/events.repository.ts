@@ -9,6 +9,8 @@ export interface StoredEvent {
   payload: Record<string, unknown>;
   agent_id: string | null;
   agent_owner: string | null;
+  /** Seconds since the sealer numbered it, when read by the relay. */
+  sealed_ago?: number | null;
 }
 
 @Injectable()
@@ -34,6 +36,17 @@ export class EventsRepository {
           AND ($4::text IS NULL OR e.agent_owner = $4 OR e.agent_id IN (SELECT a.id FROM agents a WHERE a.owner = $4))
         ORDER BY e.seq LIMIT $2`,
       [after, limit, types, owner],
+    );
+  }
+
+  /** The relay's read: every event after `after`, with how long ago each was sealed. */
+  async forRelay(after: string, limit: number): Promise<StoredEvent[]> {
+    return rows<StoredEvent>(
+      this.dataSource.manager,
+      `SELECT seq::text AS seq, type, payload, agent_id, agent_owner,
+              extract(epoch FROM clock_timestamp() - sealed_at)::float8 AS sealed_ago
+         FROM events WHERE seq > $1 ORDER BY seq LIMIT $2`,
+      [after, limit],
     );
   }
 

@@ -5,9 +5,9 @@ import { journalEvent } from '../outbox/commit-journal';
 
 /**
  * Emits events through the outbox. Events join the transaction of the change they describe and
- * are written with its other commit-time writes (outbox/commit-journal.ts), under the
- * events_head lock so `seq` follows commit order; a NOTIFY wakes every instance's relay once the
- * transaction commits. Nothing is emitted for a change that rolls back.
+ * are staged with its other commit-time writes (outbox/commit-journal.ts); the sealer numbers
+ * them after commit and wakes every instance's relay. Nothing is emitted for a change that rolls
+ * back.
  */
 @Injectable()
 export class EventsService {

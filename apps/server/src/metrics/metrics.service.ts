@@ -78,6 +78,20 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  readonly sealLag = new Histogram({
+    name: `${PREFIX}seal_lag_seconds`,
+    help: 'From a change committing to its audit rows and events being sealed (chained and numbered)',
+    labelNames: ['kind'],
+    buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
+  readonly emitLag = new Histogram({
+    name: `${PREFIX}event_emit_lag_seconds`,
+    help: 'From an event being sealed to this instance handing it to its sockets',
+    buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: PREFIX });
   }

@@ -56,4 +56,6 @@ export class AuditVerificationDto {
   @ApiProperty() valid: boolean;
   @ApiProperty() checked: number;
   @ApiProperty({ nullable: true, type: Number }) first_invalid_seq: number | null;
+  @ApiProperty({ description: 'Committed audit rows not sealed yet (normally 0: sealing takes milliseconds)' }) unsealed: number;
+  @ApiProperty({ description: 'The seq of the chain head recorded by the sealer' }) head_seq: number;
 }
