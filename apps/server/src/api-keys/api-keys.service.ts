@@ -12,6 +12,7 @@ import { decodeCursor, page } from '../common/pagination';
 import { excessPermissions } from '../roles/permission-bounds';
 import { ApiKeysRepository, type ApiKeyRow } from './api-keys.repository';
 import type { ApiKeyDto, ApiKeyListDto, CreateApiKeyDto, CreatedApiKeyDto } from './dto/api-key.dto';
+import { revokeCachedPrincipals } from '../auth/authentication.service';
 
 function toDto(row: ApiKeyRow): ApiKeyDto {
   return {
@@ -116,6 +117,7 @@ export class ApiKeysService {
       if (!key) throw notFound('API key', id);
       if (key.revoked) return;
       await this.keys.revoke(manager, id);
+      await revokeCachedPrincipals(manager);
       await this.audit.record(manager, {
         actor: principal.actor,
         action: 'api_key.revoke',

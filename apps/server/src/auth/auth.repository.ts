@@ -33,6 +33,7 @@ export interface ApiKeyGrants {
   permissions: string[];
   /** last_used_at is unset or older than a minute: this use should record itself. */
   use_unrecorded: boolean;
+  expires_at: Date | null;
 }
 
 export interface RefreshTokenRow {
@@ -88,7 +89,7 @@ export class AuthRepository {
   /** An API key by its public prefix; usable = not revoked, not expired (database clock), creator enabled. */
   async findApiKeyGrants(prefix: string): Promise<ApiKeyGrants | undefined> {
     const rows = await this.dataSource.query<ApiKeyGrants[]>(
-      `SELECT k.id, k.name, k.key_hash, k.created_by, u.username AS creator_username,
+      `SELECT k.id, k.name, k.key_hash, k.created_by, u.username AS creator_username, k.expires_at,
               (k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > clock_timestamp()) AND NOT u.disabled) AS usable,
               (k.last_used_at IS NULL OR k.last_used_at < clock_timestamp() - ${LAST_USED_RESOLUTION}) AS use_unrecorded,
               COALESCE(array_agg(DISTINCT kr.role_name) FILTER (WHERE kr.role_name IS NOT NULL), '{}') AS roles,

@@ -1,32 +1,76 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, type OnModuleInit } from '@nestjs/common';
+import type { EntityManager } from 'typeorm';
 import { unauthenticated } from '../common/errors';
+import { PgListener } from '../notifications/pg-listener.service';
 import { AuthRepository } from './auth.repository';
 import { hashesEqual, parseApiKey, sha256Hex } from './credentials';
 import type { Principal } from './principal';
 import { TokenService } from './token.service';
 
+/** How long a resolved credential is reused without asking the database again. */
+const CACHE_TTL_MS = 5000;
+const CACHE_MAX_ENTRIES = 10_000;
+
+interface Cached {
+  principal: Principal;
+  until: number;
+}
+
 /**
  * Turns a bearer credential (our JWT, an identity provider's JWT, or an API key) into a Principal.
  * REST (through the passport strategy), Socket.IO and MCP all authenticate through this one place.
- * Grants are read from the database on every call, so disabling a user or changing a role takes
- * effect on the very next request.
+ *
+ * A resolved principal is reused for up to CACHE_TTL_MS (never past the credential's own expiry),
+ * which saves a database round trip on nearly every request of a busy agent. Every change to who
+ * may do what — a user disabled, deleted or re-roled, a role edited or deleted, a key revoked —
+ * signals `am_auth` when it commits (`revokeCachedPrincipals`): this instance drops its cache at
+ * once and the others a few milliseconds later, so a revoked key stops on its next request.
+ * Should that notification be lost (the LISTEN connection reconnecting), the TTL bounds the delay.
  */
 @Injectable()
-export class AuthenticationService {
+export class AuthenticationService implements OnModuleInit {
+  /** Keyed by the credential's SHA-256, so no secret is kept in memory longer than a request. */
+  private readonly cache = new Map<string, Cached>();
+  /** Bumped by every invalidation: a lookup that raced one is not cached. */
+  private generation = 0;
+
   constructor(
     private readonly repository: AuthRepository,
     private readonly tokens: TokenService,
+    private readonly listener: PgListener,
   ) {}
+
+  onModuleInit(): void {
+    this.listener.on('am_auth', () => {
+      this.cache.clear();
+      this.generation++;
+    });
+  }
 
   async authenticate(credential: string | undefined): Promise<Principal> {
     if (!credential) throw unauthenticated('A bearer token is required');
+    const key = sha256Hex(credential);
+    const now = Date.now();
+    const hit = this.cache.get(key);
+    if (hit && hit.until > now) return hit.principal;
+    const generation = this.generation;
+    const { principal, expiresAt } = await this.resolve(credential);
+    if (generation === this.generation) {
+      if (this.cache.size >= CACHE_MAX_ENTRIES) this.cache.delete(this.cache.keys().next().value as string);
+      this.cache.set(key, { principal, until: Math.min(now + CACHE_TTL_MS, expiresAt ?? Infinity) });
+    }
+    return principal;
+  }
+
+  private async resolve(credential: string): Promise<{ principal: Principal; expiresAt: number | null }> {
     const apiKey = parseApiKey(credential);
     if (apiKey) return this.fromApiKey(credential, apiKey.prefix);
     const verified = await this.tokens.verify(credential);
     if (!verified) throw unauthenticated('The token is invalid or expired');
+    const expiresAt = verified.expiresAt;
     if (verified.source === 'external') {
       const grants = await this.repository.permissionsOfRoles(verified.roles);
-      return {
+      const principal: Principal = {
         kind: 'user',
         id: verified.subject,
         userId: null,
@@ -35,10 +79,11 @@ export class AuthenticationService {
         permissions: new Set(grants.permissions),
         actor: { type: 'user', id: verified.subject },
       };
+      return { principal, expiresAt };
     }
     const user = await this.repository.findUserGrants(verified.userId);
     if (!user || user.disabled) throw unauthenticated('The token is invalid or expired');
-    return {
+    const principal: Principal = {
       kind: 'user',
       id: user.id,
       userId: user.id,
@@ -47,15 +92,16 @@ export class AuthenticationService {
       permissions: new Set(user.permissions),
       actor: { type: 'user', id: user.id },
     };
+    return { principal, expiresAt };
   }
 
-  private async fromApiKey(key: string, prefix: string): Promise<Principal> {
+  private async fromApiKey(key: string, prefix: string): Promise<{ principal: Principal; expiresAt: number | null }> {
     const grants = await this.repository.findApiKeyGrants(prefix);
     if (!grants || !hashesEqual(grants.key_hash, sha256Hex(key)) || !grants.usable) {
       throw unauthenticated('The API key is invalid, expired or revoked');
     }
     if (grants.use_unrecorded) await this.repository.recordApiKeyUse(grants.id);
-    return {
+    const principal: Principal = {
       kind: 'api_key',
       id: grants.id,
       userId: grants.created_by,
@@ -64,7 +110,13 @@ export class AuthenticationService {
       permissions: new Set(grants.permissions),
       actor: { type: 'api_key', id: grants.id },
     };
+    return { principal, expiresAt: grants.expires_at ? grants.expires_at.getTime() : null };
   }
+}
+
+/** Call inside the transaction of any change to users, roles or keys: every instance re-reads grants once it commits. */
+export async function revokeCachedPrincipals(manager: EntityManager): Promise<void> {
+  await PgListener.notify(manager, 'am_auth');
 }
 
 /** `Authorization: Bearer <credential>`; nothing else (never a query string) is accepted. */

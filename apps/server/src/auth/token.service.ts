@@ -8,9 +8,10 @@ import { SecretsService } from '../secrets/secrets.service';
 
 export const LOCAL_ISSUER = 'agentmanager';
 
+/** `expiresAt`: the token's `exp` in epoch milliseconds (null when it has none). */
 export type VerifiedToken =
-  | { source: 'local'; userId: string }
-  | { source: 'external'; subject: string; username: string | null; roles: string[] };
+  | { source: 'local'; userId: string; expiresAt: number | null }
+  | { source: 'external'; subject: string; username: string | null; roles: string[]; expiresAt: number | null };
 
 const EXTERNAL_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'ES256', 'ES384', 'PS256'] as const;
 
@@ -56,12 +57,12 @@ export class TokenService {
     const alg = decoded?.header?.alg;
     try {
       if (alg === 'HS256') {
-        const claims = await this.jwt.verifyAsync<{ sub?: unknown; typ?: unknown }>(token, {
+        const claims = await this.jwt.verifyAsync<{ sub?: unknown; typ?: unknown; exp?: unknown }>(token, {
           secret: await this.signingKey(),
           algorithms: ['HS256'],
           issuer: LOCAL_ISSUER,
         });
-        return typeof claims.sub === 'string' && claims.typ === 'access' ? { source: 'local', userId: claims.sub } : null;
+        return typeof claims.sub === 'string' && claims.typ === 'access' ? { source: 'local', userId: claims.sub, expiresAt: expiryOf(claims) } : null;
       }
       if (alg && (EXTERNAL_ALGORITHMS as readonly string[]).includes(alg) && (this.jwks || this.config.jwtPublicKey)) {
         const publicKey = this.jwks
@@ -77,13 +78,17 @@ export class TokenService {
         const rawRoles = readClaim(claims, this.config.jwtRolesClaim);
         const roles = Array.isArray(rawRoles) ? rawRoles.filter((r): r is string => typeof r === 'string') : [];
         const username = typeof claims.preferred_username === 'string' ? claims.preferred_username : null;
-        return { source: 'external', subject: claims.sub, username, roles };
+        return { source: 'external', subject: claims.sub, username, roles, expiresAt: expiryOf(claims) };
       }
     } catch {
       return null;
     }
     return null;
   }
+}
+
+function expiryOf(claims: { exp?: unknown }): number | null {
+  return typeof claims.exp === 'number' ? claims.exp * 1000 : null;
 }
 
 /** Reads a claim by a dotted path, e.g. `realm_access.roles`. */

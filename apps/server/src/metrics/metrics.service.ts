@@ -92,6 +92,12 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  readonly sealerLeader = new Gauge({
+    name: `${PREFIX}sealer_leader`,
+    help: '1 while this instance is the one sealing audit rows and events',
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: PREFIX });
   }

@@ -10,7 +10,7 @@ export type { Channel };
 
 type Listener = (payload: string) => void;
 
-const CHANNELS: Channel[] = ['am_tasks_ready', 'am_locks_released', 'am_events', 'am_pending'];
+const CHANNELS: Channel[] = ['am_tasks_ready', 'am_locks_released', 'am_events', 'am_pending', 'am_auth'];
 /** Cross-instance NOTIFYs from one instance are sent at most this often (each is a transaction). */
 const NOTIFY_MIN_GAP_MS = 5;
 

@@ -18,7 +18,7 @@ import type { ChainedFields } from '../audit/audit-chain';
  * The statement goes over the simple-query protocol, so values are inlined as escaped literals
  * (pg's escapeLiteral) instead of bound parameters.
  */
-export type Channel = 'am_tasks_ready' | 'am_locks_released' | 'am_events' | 'am_pending';
+export type Channel = 'am_tasks_ready' | 'am_locks_released' | 'am_events' | 'am_pending' | 'am_auth';
 
 export interface JournalEvent {
   event: UnsequencedEvent;

@@ -177,6 +177,7 @@ export class Sealer implements OnApplicationBootstrap, BeforeApplicationShutdown
       const [{ ok }] = (await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [SEALER_LOCK_KEY])).rows;
       if (!ok) return;
       this.leading = true;
+      this.metrics.sealerLeader.set(1);
       this.listener.setLocalOnly('am_pending', true);
       this.logger.info('this instance seals audit rows and events');
     } catch (err) {
@@ -293,6 +294,7 @@ export class Sealer implements OnApplicationBootstrap, BeforeApplicationShutdown
     this.client = undefined;
     if (this.leading) {
       this.leading = false;
+      this.metrics.sealerLeader.set(0);
       this.listener.setLocalOnly('am_pending', false);
     }
     if (!client) return;

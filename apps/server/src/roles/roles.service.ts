@@ -11,6 +11,7 @@ import { decodeCursor, page } from '../common/pagination';
 import type { CreateRoleDto, RoleDto, RoleListDto, UpdateRoleDto } from './dto/role.dto';
 import { excessPermissions } from './permission-bounds';
 import { RolesRepository, type RoleRow } from './roles.repository';
+import { revokeCachedPrincipals } from '../auth/authentication.service';
 
 const ADMIN_ROLE = 'admin';
 
@@ -107,6 +108,7 @@ export class RolesService {
         assertWithinCaller(principal, permissions, before.permissions);
       }
       const after = await this.roles.update(manager, name, { description: body.description, permissions });
+      if (permissions) await revokeCachedPrincipals(manager);
       await this.audit.record(manager, {
         actor: principal.actor,
         action: 'role.update',
@@ -138,6 +140,7 @@ export class RolesService {
       }
       const detached = await this.roles.detachFromDeadKeys(manager, name);
       await this.roles.delete(manager, name);
+      await revokeCachedPrincipals(manager);
       await this.audit.record(manager, {
         actor: principal.actor,
         action: 'role.delete',

@@ -15,6 +15,7 @@ import type { AppConfig } from '../config/app-config';
 import { InjectConfig } from '../config/config.module';
 import type { CreateUserDto, ListUsersQueryDto, UpdateUserDto, UserDto, UserListDto } from './dto/user.dto';
 import { UsersRepository, type UserRow } from './users.repository';
+import { revokeCachedPrincipals } from '../auth/authentication.service';
 
 const FIRST_ADMIN_LOCK = 7_316_002;
 
@@ -135,6 +136,7 @@ export class UsersService implements OnApplicationBootstrap {
       if (losesAdmin) await this.assertAnotherAdminRemains(manager, id);
       await this.users.update(manager, id, { email: body.email, passwordHash, disabled: body.disabled });
       if (roles) await this.users.replaceRoles(manager, id, roles);
+      if (roles || body.disabled !== undefined) await revokeCachedPrincipals(manager);
       // A new password or a disabled account ends every session at once.
       if (passwordHash !== undefined || body.disabled === true) await this.auth.revokeAllForUser(manager, id);
       const changed = Object.keys(body).filter((k) => k !== 'password');
@@ -162,6 +164,7 @@ export class UsersService implements OnApplicationBootstrap {
       }
       if (before.roles.includes('admin')) await this.assertAnotherAdminRemains(manager, id);
       await this.users.delete(manager, id);
+      await revokeCachedPrincipals(manager);
       await this.audit.record(manager, {
         actor: principal.actor,
         action: 'user.delete',
