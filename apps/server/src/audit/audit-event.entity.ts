@@ -1,23 +1,7 @@
 import { Check, Column, Entity, Index, PrimaryColumn } from 'typeorm';
 
-/**
- * One row of the append-only audit trail. `hash = sha256(prev_hash | seq | canonical(row))`; a
- * trigger refuses UPDATE, DELETE and TRUNCATE.
- */
-@Entity('audit_events')
-@Check('ck_audit_events_outcome', `outcome IN ('success', 'denied', 'error')`)
-@Check('ck_audit_events_actor_type', `actor_type IN ('user', 'agent', 'api_key', 'system')`)
-@Index('idx_audit_events_action', ['action', 'seq'])
-@Index('idx_audit_events_resource', ['resourceType', 'resourceId', 'seq'])
-@Index('idx_audit_events_actor', ['actorId', 'seq'])
-@Index('idx_audit_events_occurred_at', ['occurredAt'])
-export class AuditEventEntity {
-  @PrimaryColumn({ type: 'bigint' })
-  seq: string;
-
-  @Column({ type: 'uuid', unique: true })
-  id: string;
-
+/** The columns an audit row has before and after it is sealed (audit_pending, audit_events). */
+export abstract class AuditRecordColumns {
   @Column({ name: 'occurred_at', type: 'timestamptz' })
   occurredAt: Date;
 
@@ -47,6 +31,25 @@ export class AuditEventEntity {
 
   @Column({ name: 'request_id', type: 'text', nullable: true })
   requestId: string | null;
+}
+
+/**
+ * One row of the append-only audit trail. `hash = sha256(prev_hash | seq | canonical(row))`; a
+ * trigger refuses UPDATE, DELETE and TRUNCATE.
+ */
+@Entity('audit_events')
+@Check('ck_audit_events_outcome', `outcome IN ('success', 'denied', 'error')`)
+@Check('ck_audit_events_actor_type', `actor_type IN ('user', 'agent', 'api_key', 'system')`)
+@Index('idx_audit_events_action', ['action', 'seq'])
+@Index('idx_audit_events_resource', ['resourceType', 'resourceId', 'seq'])
+@Index('idx_audit_events_actor', ['actorId', 'seq'])
+@Index('idx_audit_events_occurred_at', ['occurredAt'])
+export class AuditEventEntity extends AuditRecordColumns {
+  @PrimaryColumn({ type: 'bigint' })
+  seq: string;
+
+  @Column({ type: 'uuid', unique: true })
+  id: string;
 
   @Column({ type: 'jsonb', default: () => "'{}'" })
   details: Record<string, unknown>;

@@ -1,20 +1,10 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
+import type { ChainedColumns } from './audit-chain';
 
-export interface AuditRow {
+export interface AuditRow extends ChainedColumns {
   seq: string;
-  id: string;
-  occurred_at: Date;
-  actor_type: string;
-  actor_id: string | null;
-  action: string;
-  resource_type: string;
-  resource_id: string | null;
-  outcome: string;
-  ip: string | null;
-  user_agent: string | null;
-  request_id: string | null;
   details: Record<string, unknown>;
   prev_hash: string;
   hash: string;

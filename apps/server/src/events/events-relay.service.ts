@@ -1,6 +1,7 @@
 import { Injectable, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import type { Logger } from 'pino';
 import { InjectLogger } from '../common/logger.module';
+import { SingleFlight } from '../common/single-flight';
 import { MetricsService } from '../metrics/metrics.service';
 import { PgListener } from '../notifications/pg-listener.service';
 import { EventsRepository, type StoredEvent } from './events.repository';
@@ -18,11 +19,9 @@ const POLL_MS = 1000;
 @Injectable()
 export class EventsRelay implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private lastSeq = '0';
-  private pumping = false;
-  private again = false;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
-  private inFlight: Promise<void> | undefined;
+  private readonly reads = new SingleFlight(() => this.drain());
   private readonly sinks = new Set<(events: StoredEvent[]) => void>();
 
   constructor(
@@ -43,7 +42,7 @@ export class EventsRelay implements OnApplicationBootstrap, BeforeApplicationShu
   async beforeApplicationShutdown(): Promise<void> {
     this.stopped = true;
     clearInterval(this.timer);
-    await this.inFlight;
+    await this.reads.inFlight;
   }
 
   /** The seq of the newest event this instance has relayed. */
@@ -57,40 +56,28 @@ export class EventsRelay implements OnApplicationBootstrap, BeforeApplicationShu
   }
 
   pump(): Promise<void> {
-    if (this.pumping) {
-      this.again = true;
-      return this.inFlight ?? Promise.resolve();
-    }
-    this.pumping = true;
-    this.inFlight = this.drain();
-    return this.inFlight;
+    return this.reads.run();
   }
 
   private async drain(): Promise<void> {
     try {
-      do {
-        this.again = false;
-        for (;;) {
-          if (this.stopped) return;
-          const batch = await this.events.forRelay(this.lastSeq, BATCH);
-          if (batch.length === 0) break;
-          this.lastSeq = batch[batch.length - 1].seq;
-          for (const e of batch) if (e.sealed_ago != null) this.metrics.emitLag.observe(e.sealed_ago);
-          for (const sink of this.sinks) {
-            try {
-              sink(batch);
-            } catch (err) {
-              this.logger.error({ err }, 'event sink failed');
-            }
+      for (;;) {
+        if (this.stopped) return;
+        const batch = await this.events.forRelay(this.lastSeq, BATCH);
+        if (batch.length === 0) return;
+        this.lastSeq = batch[batch.length - 1].seq;
+        for (const e of batch) if (e.sealed_ago != null) this.metrics.emitLag.observe(e.sealed_ago);
+        for (const sink of this.sinks) {
+          try {
+            sink(batch);
+          } catch (err) {
+            this.logger.error({ err }, 'event sink failed');
           }
-          if (batch.length < BATCH) break;
         }
-      } while (this.again);
+        if (batch.length < BATCH) return;
+      }
     } catch (err) {
       this.logger.warn({ err: (err as Error).message }, 'reading the outbox failed; will retry');
-    } finally {
-      this.pumping = false;
-      this.inFlight = undefined;
     }
   }
 }

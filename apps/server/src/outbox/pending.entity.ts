@@ -1,4 +1,5 @@
 import { Column, Entity, PrimaryColumn } from 'typeorm';
+import { AuditRecordColumns } from '../audit/audit-event.entity';
 
 /**
  * Staging for audit rows a committed change wrote but the sealer has not chained yet. A change
@@ -11,7 +12,7 @@ import { Column, Entity, PrimaryColumn } from 'typeorm';
  * order keeps causal order (transaction ids do not: see outbox/sealer.service.ts).
  */
 @Entity('audit_pending')
-export class AuditPendingEntity {
+export class AuditPendingEntity extends AuditRecordColumns {
   @PrimaryColumn({ type: 'bigint' })
   ticket: string;
 
@@ -29,36 +30,6 @@ export class AuditPendingEntity {
 
   @Column({ type: 'uuid' })
   id: string;
-
-  @Column({ name: 'occurred_at', type: 'timestamptz' })
-  occurredAt: Date;
-
-  @Column({ name: 'actor_type', type: 'text' })
-  actorType: string;
-
-  @Column({ name: 'actor_id', type: 'text', nullable: true })
-  actorId: string | null;
-
-  @Column({ type: 'text' })
-  action: string;
-
-  @Column({ name: 'resource_type', type: 'text' })
-  resourceType: string;
-
-  @Column({ name: 'resource_id', type: 'text', nullable: true })
-  resourceId: string | null;
-
-  @Column({ type: 'text' })
-  outcome: string;
-
-  @Column({ type: 'text', nullable: true })
-  ip: string | null;
-
-  @Column({ name: 'user_agent', type: 'text', nullable: true })
-  userAgent: string | null;
-
-  @Column({ name: 'request_id', type: 'text', nullable: true })
-  requestId: string | null;
 
   @Column({ type: 'jsonb' })
   details: Record<string, unknown>;

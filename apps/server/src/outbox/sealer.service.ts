@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { DataSource } from 'typeorm';
 import { canonicalRow, chainHash, fieldsOf, type ChainedColumns } from '../audit/audit-chain';
 import { InjectLogger } from '../common/logger.module';
+import { SingleFlight } from '../common/single-flight';
 import type { AppConfig } from '../config/app-config';
 import { InjectConfig } from '../config/config.module';
 import { MetricsService } from '../metrics/metrics.service';
@@ -97,9 +98,7 @@ export class Sealer implements OnApplicationBootstrap, BeforeApplicationShutdown
   private client: Client | undefined;
   private connecting: Promise<Client | undefined> | undefined;
   private leading = false;
-  private pumping = false;
-  private again = false;
-  private inFlight: Promise<void> | undefined;
+  private readonly seals = new SingleFlight(() => this.drain());
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
 
@@ -122,7 +121,7 @@ export class Sealer implements OnApplicationBootstrap, BeforeApplicationShutdown
   async beforeApplicationShutdown(): Promise<void> {
     this.stopped = true;
     clearInterval(this.timer);
-    await this.inFlight;
+    await this.seals.inFlight;
     await this.dropConnection();
   }
 
@@ -155,13 +154,7 @@ export class Sealer implements OnApplicationBootstrap, BeforeApplicationShutdown
   /** Seals until nothing is left; single-flight, so batches never interleave within an instance. */
   pump(): Promise<void> {
     if (!this.leading || this.stopped) return Promise.resolve();
-    if (this.pumping) {
-      this.again = true;
-      return this.inFlight ?? Promise.resolve();
-    }
-    this.pumping = true;
-    this.inFlight = this.drain();
-    return this.inFlight;
+    return this.seals.run();
   }
 
   private async tick(): Promise<void> {
@@ -188,19 +181,13 @@ export class Sealer implements OnApplicationBootstrap, BeforeApplicationShutdown
 
   private async drain(): Promise<void> {
     try {
-      do {
-        this.again = false;
-        let sealed = BATCH;
-        while (sealed === BATCH && !this.stopped) sealed = await this.sealOnce();
-      } while (this.again && !this.stopped);
+      let sealed = BATCH;
+      while (sealed === BATCH && this.leading && !this.stopped) sealed = await this.sealOnce();
     } catch (err) {
       // The transaction rolled back: nothing was sealed. Lose the lead (and the connection) so
       // a healthy instance can take over; this one tries again at its next tick.
       this.logger.warn({ err: (err as Error).message }, 'sealing failed; will retry');
       await this.dropConnection();
-    } finally {
-      this.pumping = false;
-      this.inFlight = undefined;
     }
   }
 
