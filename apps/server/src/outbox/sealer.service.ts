@@ -37,14 +37,15 @@ interface PendingEvent {
 
 // Heads first (their row locks make a second sealer wait, then see the rows this one moved), then
 // the oldest tickets of each staging table. One round trip; each statement sees what has committed.
+// ORDER BY names the table's columns: a bare `ticket` would sort the text alias ('10' < '9').
 const READ_SQL = `BEGIN;
 SELECT last_seq::text AS last_seq, last_hash FROM audit_chain_head WHERE id = 1 FOR UPDATE;
 SELECT last_seq::text AS last_seq, '' AS last_hash FROM events_head WHERE id = 1 FOR UPDATE;
 SELECT ticket::text AS ticket, ord, id, occurred_at, actor_type, actor_id, action, resource_type, resource_id, outcome,
        ip, user_agent, request_id, details, extract(epoch FROM clock_timestamp() - committed_at)::float8 AS lag
-  FROM audit_pending ORDER BY ticket, ord LIMIT ${BATCH};
+  FROM audit_pending ORDER BY audit_pending.ticket, audit_pending.ord LIMIT ${BATCH};
 SELECT ticket::text AS ticket, ord, extract(epoch FROM clock_timestamp() - committed_at)::float8 AS lag
-  FROM events_pending ORDER BY ticket, ord LIMIT ${BATCH};`;
+  FROM events_pending ORDER BY events_pending.ticket, events_pending.ord LIMIT ${BATCH};`;
 
 // Moves the staged rows to the sealed tables with the numbers computed here, advances the heads,
 // and wakes every instance's relay (the NOTIFY is sent when this transaction commits).
