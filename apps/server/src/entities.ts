@@ -9,7 +9,7 @@ import { ApiKeyRoleEntity, UserRoleEntity } from './roles/role-grant.entity';
 import { PipelineEntity, PipelineRunEntity, PipelineVersionEntity, WebhookDeliveryEntity } from './pipelines/pipeline.entity';
 import { RoleEntity } from './roles/role.entity';
 import { SystemSecretEntity } from './secrets/system-secret.entity';
-import { IdempotencyKeyEntity, TaskEntity, TaskLogEntity } from './tasks/task.entity';
+import { IdempotencyKeyEntity, TaskEntity, TaskLogEntity, TaskQueueEntity } from './tasks/task.entity';
 import { UserEntity } from './users/user.entity';
 import { AuditPendingEntity, EventPendingEntity } from './outbox/pending.entity';
 import { WorkflowAuditReportEntity, WorkflowEntity } from './workflows/workflow.entity';
@@ -30,6 +30,7 @@ export const ENTITIES = [
   AgentEntity,
   TaskEntity,
   TaskLogEntity,
+  TaskQueueEntity,
   IdempotencyKeyEntity,
   FileLockEntity,
   EventEntity,

@@ -21,11 +21,11 @@ const MAX_ROUNDS = 5;
 
 /**
  * POST /tasks/claim. One short transaction per attempt: lock the agent row (so one agent's
- * concurrent claims take turns and never exceed max_parallel_tasks), count what it holds, then
- * claim in one statement. Tasks with file dependencies get their locks in the same transaction,
- * or are skipped for the next candidate. With wait_seconds, an empty claim waits for a
- * notification (or a periodic re-check) and tries again, until the deadline, the client leaving,
- * or shutdown.
+ * concurrent claims take turns and never exceed max_parallel_tasks) and read which queues it
+ * serves, then claim in one statement that also counts what the agent holds. Tasks with file
+ * dependencies get their locks in the same transaction, or are skipped for the next candidate.
+ * With wait_seconds, an empty claim waits for a notification (or a periodic re-check) and tries
+ * again, until the deadline, the client leaving, or shutdown.
  */
 @Injectable()
 export class ClaimTasksUseCase {
@@ -66,15 +66,25 @@ export class ClaimTasksUseCase {
       // Draining and offline agents get nothing new (an offline agent that claims is alive again,
       // but must heartbeat to say so).
       if (locked.status !== 'active') return [];
-      const slots = Math.min(maxTasks, locked.max_parallel_tasks - (await this.tasks.countHeld(manager, agentId)));
-      if (slots <= 0) return [];
 
       const claimed: TaskRow[] = [];
       const considered: string[] = [];
+      // Until the first round has counted the agent's free slots, what the client asked for.
+      let slots = maxTasks;
       for (let round = 0; round < MAX_ROUNDS && claimed.length < slots; round++) {
         const want = slots - claimed.length;
-        const candidates = await this.tasks.claimRound(manager, agentId, locked.capabilities, want, this.service.leaseSec, considered);
+        const candidates = await this.tasks.claimRound(
+          manager,
+          agentId,
+          locked.queues,
+          want,
+          locked.max_parallel_tasks,
+          this.service.leaseSec,
+          considered,
+        );
         if (candidates.length === 0) break;
+        // The round's free slots count this transaction's earlier claims as held.
+        slots = claimed.length + candidates[0].free_slots;
         for (const c of candidates) {
           considered.push(c.id);
           if (c.claimed) {
@@ -91,7 +101,7 @@ export class ClaimTasksUseCase {
           );
           if (locks.ok) claimed.push(await this.tasks.claimLocked(manager, c.id, agentId, this.service.leaseSec));
         }
-        if (candidates.length < want) break;
+        if (candidates.length < candidates[0].free_slots) break;
       }
       if (claimed.length === 0) return [];
       for (const task of claimed) await this.hooks.taskChanged(manager, task);

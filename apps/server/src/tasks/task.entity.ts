@@ -17,23 +17,38 @@ export type TaskPriority = 'high' | 'medium' | 'low';
 
 /**
  * Stored as a number so the claim orders by (priority, created_at, id), all ascending, which one
- * plain btree index serves: lower runs first.
+ * btree index serves within each queue: lower runs first.
  */
 export const PRIORITY_RANK: Record<TaskPriority, number> = { high: 1, medium: 2, low: 3 };
 export const PRIORITY_NAME: Record<number, TaskPriority> = { 1: 'high', 2: 'medium', 3: 'low' };
 
 @Entity('tasks')
-// The claim's index: only claimable rows, in claim order (priority, then oldest). It stays small
-// however large the completed history grows, so the claim cost stays flat.
-@Index('idx_tasks_claimable', ['priority', 'createdAt', 'id'], { where: `status = 'ready'` })
-@Index('idx_tasks_running_lease', ['leaseExpiresAt'], { where: `status = 'running'` })
+// Every status change rewrites the row outside HOT (status is in the partial indexes' predicates)
+// and adds an entry to each index whose predicate the new version meets: so each index holds only
+// the rows its queries need. Storage: fillfactor 80 (set in the migration), room on each page for
+// the HOT updates of progress reports and lease extensions, which change no indexed column.
+//
+// The claim's index, hand-written in the migration (an expression index; TypeORM cannot declare
+// one): idx_tasks_ready ON tasks (task_queue_key(required_capabilities) COLLATE "C", priority,
+// created_at, id) WHERE status = 'ready'. Only claimable rows, one ordered range per queue (a
+// distinct set of required capabilities, listed in task_queues), so a claim reads only the queues
+// the agent can serve, however large the backlog waiting for others or the completed history.
+@Index('idx_tasks_ready', { synchronize: false })
+// Running tasks by holder: held counts, heartbeats, releases, and the lapsed-lease sweep (which
+// reads every running row; they are few, and an index on the lease would make each lease
+// extension a non-HOT update).
 @Index('idx_tasks_assigned_agent', ['assignedAgent'], { where: `status = 'running'` })
-@Index('idx_tasks_waiting', ['status', 'nextAttemptAt'], { where: `status IN ('pending', 'retrying')` })
+// The sweeps' indexes, each in the order its sweep reads (pending: oldest first; retrying: due first).
+@Index('idx_tasks_pending', ['createdAt'], { where: `status = 'pending'` })
+@Index('idx_tasks_retrying', ['nextAttemptAt'], { where: `status = 'retrying'` })
+// Listing, newest first: everything, and what went wrong (rare among the completed history).
 @Index('idx_tasks_created', ['createdAt', 'id'])
-@Index('idx_tasks_status_type', ['status', 'type'])
-@Index('idx_tasks_workflow', ['workflowId'])
-@Index('idx_tasks_run', ['runId'])
-// Hand-written in the migration (TypeORM cannot declare GIN): idx_tasks_depends_on_gin ON tasks USING gin (depends_on).
+@Index('idx_tasks_failed', ['createdAt', 'id'], { where: `status IN ('failed', 'cancelled')` })
+@Index('idx_tasks_workflow', ['workflowId'], { where: 'workflow_id IS NOT NULL' })
+@Index('idx_tasks_run', ['runId'], { where: 'run_id IS NOT NULL' })
+// Hand-written in the migration (TypeORM cannot declare GIN): ON tasks USING gin (depends_on)
+// WHERE depends_on <> '{}'. Queries state that predicate so the planner may use it.
+@Index('idx_tasks_depends_on_gin', { synchronize: false })
 @Check('ck_tasks_status', `status IN ('pending', 'ready', 'running', 'completed', 'retrying', 'failed', 'cancelled')`)
 export class TaskEntity {
   @PrimaryGeneratedColumn('uuid')
@@ -51,6 +66,7 @@ export class TaskEntity {
   @Column({ type: 'jsonb', default: () => "'{}'" })
   payload: unknown;
 
+  /** Never updated after insert: it decides the task's queue (task_queue_key, task_queues). */
   @Column({ name: 'required_capabilities', type: 'text', array: true })
   requiredCapabilities: string[];
 
@@ -140,6 +156,26 @@ export class TaskEntity {
 
   @UpdateDateColumn({ name: 'updated_at', type: 'timestamptz' })
   updatedAt: Date;
+}
+
+/**
+ * Every distinct set of required capabilities a task has been submitted with (a queue), keyed by
+ * task_queue_key(set). Rows are added by the statement trigger tasks_register_queues on every
+ * INSERT into tasks (so raw SQL inserts register too) and never removed: a claim looks up the
+ * queues whose set the agent's capabilities cover (`capabilities <@ agent's`) and reads only those.
+ */
+@Entity('task_queues')
+// Hand-written in the migration (GIN): idx_task_queues_capabilities ON task_queues USING gin (capabilities).
+@Index('idx_task_queues_capabilities', { synchronize: false })
+export class TaskQueueEntity {
+  @PrimaryColumn({ type: 'text', collation: 'C', primaryKeyConstraintName: 'pk_task_queues' })
+  queue: string;
+
+  @Column({ type: 'text', array: true })
+  capabilities: string[];
+
+  @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
+  createdAt: Date;
 }
 
 /** A log line reported with progress (or by the server about an attempt). */

@@ -69,13 +69,106 @@ export interface TaskLogRow {
   created_at: Date;
 }
 
-/** A claimed task, or one whose file locks must be taken before it can be claimed. */
-export type ClaimCandidate = TaskRow & { claimed: boolean };
+/** What a claim needs of its agent; `queues`: the task_queues keys its capabilities cover. */
+export interface ClaimingAgent {
+  status: string;
+  max_parallel_tasks: number;
+  queues: string[];
+}
+
+/**
+ * A claimed task, or one whose file locks must be taken before it can be claimed; `free_slots`:
+ * how many tasks the agent could still take when the round began (the same on every row).
+ */
+export type ClaimCandidate = TaskRow & { claimed: boolean; free_slots: number };
 
 /** The fencing condition every report carries: this agent, this attempt, a live lease, within the timeout. */
 const FENCE = `id = $1 AND assigned_agent = $2 AND attempt = $3 AND status = 'running'
   AND lease_expires_at > clock_timestamp()
   AND started_at + make_interval(secs => timeout_sec) > clock_timestamp()`;
+
+/** $2 is an agent that $4 may act as (the credential that registered it; NULL: an admin, anyone's). */
+const ACTING_AGENT = `EXISTS (SELECT 1 FROM agents a WHERE a.id = $2 AND ($4::text IS NULL OR a.owner = $4))`;
+
+/** Whether the updated task `t` still holds live file locks (read only: file-locks owns that table). */
+const HOLDS_LOCKS = `EXISTS (SELECT 1 FROM file_locks l WHERE l.task_id = t.id AND l.released_at IS NULL) AS holds_locks`;
+
+/** A task after an agent's report, with what the report must also touch. */
+export type ReportedTask = TaskRow & { holds_locks: boolean; has_waiting_dependents: boolean };
+
+/**
+ * claimRound's statements. $1 agent, $2 queue key (or keys), $3 limit, $4 max_parallel_tasks,
+ * $5 lease seconds, $6 ids to skip. `slots` counts the agent's free slots; `c` holds the locked
+ * candidates; `claimed` claims those without file dependencies. The UPDATE and the final read
+ * take `c` by primary key (`= ANY (ARRAY(...))`) whatever the planner guesses about its size, and
+ * the `LIMIT $3` caps change no result: they keep the estimates (so the plan, and whether it is
+ * JIT-compiled) as small as a claim really is.
+ */
+const CLAIM_TAIL = `
+   ), claimed AS (
+     UPDATE tasks
+        SET status = 'running', attempt = attempt + 1, assigned_agent = $1, progress = 0,
+            lease_expires_at = clock_timestamp() + make_interval(secs => $5),
+            started_at = clock_timestamp(), updated_at = clock_timestamp(), next_attempt_at = NULL
+      WHERE id = ANY (ARRAY(SELECT id FROM c WHERE file_dependencies = '[]'::jsonb))
+     RETURNING *
+   )
+   SELECT true AS claimed, claimed.*, (SELECT n FROM slots) AS free_slots FROM claimed
+   UNION ALL
+   SELECT false, t.*, (SELECT n FROM slots) FROM tasks t WHERE t.id = ANY (ARRAY(SELECT id FROM c WHERE file_dependencies <> '[]'::jsonb))
+   ORDER BY priority, created_at, id`;
+
+const CLAIM_SLOTS = `WITH slots AS (
+     SELECT GREATEST(0, LEAST($3::int, $4::int - (SELECT count(*)::int FROM tasks WHERE assigned_agent = $1 AND status = 'running'))) AS n`;
+
+/** One queue: its first free-slots rows, in order, walking past rows other claimers hold. */
+const CLAIM_FROM_ONE_QUEUE = `${CLAIM_SLOTS}
+   ), c AS MATERIALIZED (
+     SELECT * FROM (
+       SELECT id, file_dependencies FROM tasks
+        WHERE status = 'ready' AND task_queue_key(required_capabilities) COLLATE "C" = $2 AND NOT (id = ANY($6::uuid[]))
+        ORDER BY priority, created_at, id LIMIT (SELECT n FROM slots)
+        FOR UPDATE SKIP LOCKED) l
+      LIMIT $3${CLAIM_TAIL}`;
+
+/**
+ * Several queues, merged in order without locking more than it claims: `heads` merges the first
+ * few of each queue as the snapshot shows them; `share` counts how many of the first free-slots
+ * of them each queue holds; `first` locks that many from each queue. If a queue runs out that way
+ * (other claimers hold its rows), `second` makes up the difference from every queue, in order.
+ */
+const CLAIM_ACROSS_QUEUES = `${CLAIM_SLOTS}
+   ), heads AS (
+     SELECT h.* FROM unnest($2::text[]) AS q(queue) CROSS JOIN LATERAL (
+       SELECT q.queue, priority, created_at, id FROM tasks
+        WHERE status = 'ready' AND task_queue_key(required_capabilities) COLLATE "C" = q.queue AND NOT (id = ANY($6::uuid[]))
+        ORDER BY priority, created_at, id LIMIT $3) h
+      ORDER BY h.priority, h.created_at, h.id LIMIT $3
+   ), share AS (
+     SELECT queue, count(*) AS k FROM (SELECT queue FROM heads ORDER BY priority, created_at, id LIMIT (SELECT n FROM slots)) top
+      GROUP BY queue
+   ), first AS MATERIALIZED (
+     SELECT l.* FROM share s CROSS JOIN LATERAL (
+       SELECT id, priority, created_at, file_dependencies FROM tasks
+        WHERE status = 'ready' AND task_queue_key(required_capabilities) COLLATE "C" = s.queue AND NOT (id = ANY($6::uuid[]))
+        ORDER BY priority, created_at, id LIMIT s.k
+        FOR UPDATE SKIP LOCKED) l
+      LIMIT $3
+   ), short AS (
+     SELECT (SELECT coalesce(sum(k), 0) FROM share)::int - (SELECT count(*) FROM first)::int AS n
+   ), second AS MATERIALIZED (
+     SELECT l.* FROM short, unnest($2::text[]) AS q(queue) CROSS JOIN LATERAL (
+       SELECT * FROM (
+         SELECT id, priority, created_at, file_dependencies FROM tasks
+          WHERE status = 'ready' AND task_queue_key(required_capabilities) COLLATE "C" = q.queue AND NOT (id = ANY($6::uuid[]))
+            AND id NOT IN (SELECT id FROM first)
+          ORDER BY priority, created_at, id LIMIT short.n
+          FOR UPDATE SKIP LOCKED) x
+        LIMIT $3) l
+      WHERE short.n > 0
+      ORDER BY l.priority, l.created_at, l.id LIMIT (SELECT n FROM short)
+   ), c AS MATERIALIZED (
+     SELECT id, file_dependencies FROM first UNION ALL SELECT id, file_dependencies FROM second${CLAIM_TAIL}`;
 
 @Injectable()
 export class TasksRepository {
@@ -167,75 +260,60 @@ export class TasksRepository {
     );
   }
 
-  /** Locks the agent row so one agent's concurrent claims take turns (the held count stays exact). */
   /**
-   * The claiming agent, row-locked (claims by one agent serialise here, so its slot count below
-   * is exact), only if `owner` registered it (null: an admin acting for anyone). One round trip
-   * for the ownership check and the lock.
+   * The claiming agent, row-locked (claims by one agent serialise here, so the slot count in
+   * claimRound is exact), only if `owner` registered it (null: an admin acting for anyone), with
+   * its queues: the keys of the capability sets (task_queues) its capabilities cover. One round
+   * trip for the ownership check, the lock and the queues.
    */
-  async lockAgentForClaim(
-    manager: EntityManager,
-    agentId: string,
-    owner: string | null,
-  ): Promise<{ status: string; capabilities: string[]; max_parallel_tasks: number } | undefined> {
+  async lockAgentForClaim(manager: EntityManager, agentId: string, owner: string | null): Promise<ClaimingAgent | undefined> {
     return (
-      await rows<{ status: string; capabilities: string[]; max_parallel_tasks: number }>(
+      await rows<ClaimingAgent>(
         manager,
-        'SELECT status, capabilities, max_parallel_tasks FROM agents WHERE id = $1 AND ($2::text IS NULL OR owner = $2) FOR UPDATE',
+        `SELECT a.status, a.max_parallel_tasks, ARRAY(SELECT q.queue FROM task_queues q WHERE q.capabilities <@ a.capabilities) AS queues
+           FROM agents a WHERE a.id = $1 AND ($2::text IS NULL OR a.owner = $2) FOR UPDATE OF a`,
         [agentId, owner],
       )
     )[0];
   }
 
-  /** Tasks the agent runs now. A statement of its own, after the agent's lock: it must see claims committed while we waited. */
-  async countHeld(manager: EntityManager, agentId: string): Promise<number> {
-    const r = await rows<{ n: number }>(
-      manager,
-      `SELECT count(*)::int AS n FROM tasks WHERE assigned_agent = $1 AND status = 'running'`,
-      [agentId],
-    );
-    return r[0].n;
-  }
-
   /**
-   * One round of a claim, in one statement. Candidates: ready tasks whose required capabilities
-   * the agent has, in (priority, created_at, id) order, at most `limit`, row-locked with SKIP LOCKED
-   * so concurrent claimers never pick the same row and never wait on each other. The MATERIALIZED
-   * CTE fixes the candidate set before the UPDATE, so no more than `limit` rows are touched (a plain
-   * `IN (SELECT ... LIMIT n)` may be re-evaluated and claim more). Candidates without file
-   * dependencies are claimed at once: running, attempt + 1 (the fencing token), a lease from the
-   * database clock. Candidates with file dependencies come back unclaimed but still row-locked, for
-   * the caller to take their locks and claim them in the same transaction.
+   * One round of a claim, in one statement, after lockAgentForClaim in the same transaction:
+   * ready tasks of the agent's queues, in (priority, created_at, id) order across them. Each queue
+   * is its own ordered range of idx_tasks_ready, so the cost does not grow with work waiting for
+   * other agents.
+   *
+   * Slots: at most `limit`, and no more than max_parallel_tasks minus what the agent runs now,
+   * counted here: this statement's snapshot is taken after the agent row was locked, so it sees
+   * every claim the agent committed before, and no other claim by it can run meanwhile.
+   *
+   * Candidates are row-locked with SKIP LOCKED, so concurrent claimers never pick the same row and
+   * never wait on each other (a row another claimer holds is passed over for the next one; a row
+   * it claimed meanwhile fails the re-checked status). The MATERIALIZED CTEs fix the locked set
+   * before the UPDATE, so no more than the free slots are touched (a plain `IN (SELECT ... LIMIT
+   * n)` may be re-evaluated and claim more). Candidates without file dependencies are claimed at
+   * once: running, attempt + 1 (the fencing token), a lease from the database clock. Candidates
+   * with file dependencies come back unclaimed but still row-locked, for the caller to take their
+   * locks and claim them in the same transaction. Rows come back in claim order.
    */
   async claimRound(
     manager: EntityManager,
     agentId: string,
-    capabilities: string[],
+    queues: string[],
     limit: number,
+    maxParallel: number,
     leaseSec: number,
     exclude: string[],
   ): Promise<ClaimCandidate[]> {
-    return rows<ClaimCandidate>(
-      manager,
-      `WITH c AS MATERIALIZED (
-         SELECT id, file_dependencies FROM tasks
-          WHERE status = 'ready' AND required_capabilities <@ $2::text[] AND NOT (id = ANY($5::uuid[]))
-          ORDER BY priority, created_at, id
-          LIMIT $3
-          FOR UPDATE SKIP LOCKED
-       ), claimed AS (
-         UPDATE tasks t
-            SET status = 'running', attempt = t.attempt + 1, assigned_agent = $1, progress = 0,
-                lease_expires_at = clock_timestamp() + make_interval(secs => $4),
-                started_at = clock_timestamp(), updated_at = clock_timestamp(), next_attempt_at = NULL
-           FROM c WHERE t.id = c.id AND c.file_dependencies = '[]'::jsonb
-         RETURNING t.*
-       )
-       SELECT true AS claimed, claimed.* FROM claimed
-       UNION ALL
-       SELECT false AS claimed, t.* FROM tasks t JOIN c ON c.id = t.id WHERE c.file_dependencies <> '[]'::jsonb`,
-      [agentId, capabilities, limit, leaseSec, exclude],
-    );
+    if (queues.length === 0) return [];
+    return rows<ClaimCandidate>(manager, queues.length === 1 ? CLAIM_FROM_ONE_QUEUE : CLAIM_ACROSS_QUEUES, [
+      agentId,
+      queues.length === 1 ? queues[0] : queues,
+      limit,
+      maxParallel,
+      leaseSec,
+      exclude,
+    ]);
   }
 
   /** Claims a candidate (row-locked by claimRound) whose file locks the caller has just taken. */
@@ -251,31 +329,56 @@ export class TasksRepository {
     return r[0];
   }
 
-  /** Progress under the fence; also extends the lease. */
-  async progress(manager: EntityManager, id: string, agentId: string, attempt: number, progress: number, leaseSec: number): Promise<TaskRow | undefined> {
-    const r = await rows<TaskRow>(
+  /**
+   * A progress report under the fence (it also extends the lease), by an agent `owner` may act
+   * as (null: anyone's), in one statement; `holds_locks`: the task's file locks need renewing.
+   */
+  async progress(
+    manager: EntityManager,
+    id: string,
+    agentId: string,
+    owner: string | null,
+    attempt: number,
+    progress: number,
+    leaseSec: number,
+  ): Promise<ReportedTask | undefined> {
+    const r = await rows<ReportedTask>(
       manager,
-      `UPDATE tasks SET progress = $4, updated_at = clock_timestamp(),
-              lease_expires_at = clock_timestamp() + make_interval(secs => $5)
-        WHERE ${FENCE} RETURNING *`,
-      [id, agentId, attempt, progress, leaseSec],
+      `WITH t AS (
+         UPDATE tasks SET progress = $5, updated_at = clock_timestamp(),
+                lease_expires_at = clock_timestamp() + make_interval(secs => $6)
+          WHERE ${FENCE} AND ${ACTING_AGENT} RETURNING *
+       )
+       SELECT t.*, ${HOLDS_LOCKS}, false AS has_waiting_dependents FROM t`,
+      [id, agentId, attempt, owner, progress, leaseSec],
     );
     return r[0];
   }
 
+  /**
+   * Completes under the fence, by an agent `owner` may act as, in one statement that also says
+   * what else the completion touches: live file locks to release, pending dependents to promote.
+   * The common task has neither and needs no further statement.
+   */
   async complete(
     manager: EntityManager,
     id: string,
     agentId: string,
+    owner: string | null,
     attempt: number,
     outcome: { result: unknown; raHistory: unknown; executionTime: number | null },
-  ): Promise<TaskRow | undefined> {
-    const r = await rows<TaskRow>(
+  ): Promise<ReportedTask | undefined> {
+    const r = await rows<ReportedTask>(
       manager,
-      `UPDATE tasks SET status = 'completed', progress = 1, result = $4::jsonb, ra_history = $5::jsonb, execution_time = $6,
-              completed_at = clock_timestamp(), updated_at = clock_timestamp(), lease_expires_at = NULL, error = NULL
-        WHERE ${FENCE} RETURNING *`,
-      [id, agentId, attempt, JSON.stringify(outcome.result ?? null), outcome.raHistory === undefined ? null : JSON.stringify(outcome.raHistory), outcome.executionTime],
+      `WITH t AS (
+         UPDATE tasks SET status = 'completed', progress = 1, result = $5::jsonb, ra_history = $6::jsonb, execution_time = $7,
+                completed_at = clock_timestamp(), updated_at = clock_timestamp(), lease_expires_at = NULL, error = NULL
+          WHERE ${FENCE} AND ${ACTING_AGENT} RETURNING *
+       )
+       SELECT t.*, ${HOLDS_LOCKS},
+              EXISTS (SELECT 1 FROM tasks p WHERE p.depends_on @> ARRAY[t.id] AND p.depends_on <> '{}' AND p.status = 'pending') AS has_waiting_dependents
+         FROM t`,
+      [id, agentId, attempt, owner, JSON.stringify(outcome.result ?? null), outcome.raHistory === undefined ? null : JSON.stringify(outcome.raHistory), outcome.executionTime],
     );
     return r[0];
   }
@@ -404,7 +507,7 @@ export class TasksRepository {
         WHERE id IN (
           SELECT p.id FROM tasks p
            WHERE p.status = 'pending'
-             AND ($2::uuid IS NULL OR p.depends_on @> ARRAY[$2::uuid])
+             AND ($2::uuid IS NULL OR (p.depends_on @> ARRAY[$2::uuid] AND p.depends_on <> '{}'))
              AND (p.run_at IS NULL OR p.run_at <= clock_timestamp())
              AND NOT EXISTS (SELECT 1 FROM tasks d WHERE d.id = ANY(p.depends_on) AND d.status <> 'completed')
            ORDER BY p.created_at LIMIT $1 FOR UPDATE SKIP LOCKED)
@@ -415,19 +518,20 @@ export class TasksRepository {
 
   /**
    * Every task that transitively depends on `id` and has not finished, row-locked: they can no
-   * longer run once `id` failed or was cancelled.
+   * longer run once `id` failed or was cancelled. Fetched by id (they are few), so the plan never
+   * turns into a scan of every open task.
    */
   async lockOpenDependents(manager: EntityManager, id: string): Promise<TaskRow[]> {
     return rows<TaskRow>(
       manager,
       `WITH RECURSIVE dependents AS (
-         SELECT t.id FROM tasks t WHERE t.depends_on @> ARRAY[$1::uuid]
+         SELECT t.id FROM tasks t WHERE t.depends_on @> ARRAY[$1::uuid] AND t.depends_on <> '{}'
          UNION
-         SELECT t.id FROM tasks t JOIN dependents d ON t.depends_on @> ARRAY[d.id]
+         SELECT t.id FROM tasks t JOIN dependents d ON t.depends_on @> ARRAY[d.id] AND t.depends_on <> '{}'
        )
-       SELECT t.* FROM tasks t JOIN dependents d ON d.id = t.id
-        WHERE t.status IN ('pending', 'ready', 'retrying')
-        FOR UPDATE OF t`,
+       SELECT * FROM tasks
+        WHERE id = ANY (ARRAY(SELECT id FROM dependents)) AND status IN ('pending', 'ready', 'retrying')
+        FOR UPDATE`,
       [id],
     );
   }

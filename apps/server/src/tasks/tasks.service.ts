@@ -7,7 +7,7 @@ import { AgentLifecycle } from '../agents/agent-lifecycle';
 import { AgentsService } from '../agents/agents.service';
 import { canonicalJson } from '../audit/audit-chain';
 import { AuditService, type AuditEntry } from '../audit/audit.service';
-import { ownerOf, SYSTEM_ACTOR, type AuditActor, type Principal } from '../auth/principal';
+import { actingOwner, ownerOf, SYSTEM_ACTOR, type AuditActor, type Principal } from '../auth/principal';
 import { DomainError, notFound } from '../common/errors';
 import { decodeCursor, page } from '../common/pagination';
 import type { AppConfig } from '../config/app-config';
@@ -74,7 +74,7 @@ export class TasksService implements OnModuleInit {
 
   async create(principal: Principal, body: CreateTaskDto, options: CreateOptions = {}): Promise<{ status: number; task: TaskDto }> {
     const scope = options.idempotencyKey ? `${ownerOf(principal)}|POST /tasks|${options.idempotencyKey}` : undefined;
-    const requestHash = createHash('sha256').update(canonicalJson(body)).digest('hex');
+    const requestHash = scope ? createHash('sha256').update(canonicalJson(body)).digest('hex') : '';
     return inTransaction(this.dataSource, async (manager) => {
       if (scope) {
         const previous = await this.idempotency.lockAndFind(manager, scope);
@@ -178,12 +178,11 @@ export class TasksService implements OnModuleInit {
 
   async progress(principal: Principal, id: string, body: ProgressDto): Promise<TaskDto> {
     return inTransaction(this.dataSource, async (manager) => {
-      await this.agents.actingAgent(principal, body.agent_id, manager);
-      const task = await this.tasks.progress(manager, id, body.agent_id, body.attempt, body.progress, this.leaseSec);
-      if (!task) throw await this.fenceError(manager, id, body);
+      const task = await this.tasks.progress(manager, id, body.agent_id, actingOwner(principal), body.attempt, body.progress, this.leaseSec);
+      if (!task) throw await this.reportRefused(principal, manager, id, body);
       const logs = [...(body.message ? [{ level: 'info', message: body.message }] : []), ...(body.logs ?? [])];
       await this.tasks.appendLogs(manager, id, body.attempt, logs);
-      await this.fileLocks.renewForTask(manager, id, this.lockTtlFor(task));
+      if (task.holds_locks) await this.fileLocks.renewForTask(manager, id, this.lockTtlFor(task));
       await this.hooks.taskChanged(manager, task);
       return toTaskDto(task);
     });
@@ -191,21 +190,20 @@ export class TasksService implements OnModuleInit {
 
   async complete(principal: Principal, id: string, body: CompleteDto): Promise<TaskDto> {
     const dto = await inTransaction(this.dataSource, async (manager) => {
-      const agent = await this.agents.actingAgent(principal, body.agent_id, manager);
-      const task = await this.tasks.complete(manager, id, body.agent_id, body.attempt, {
+      const task = await this.tasks.complete(manager, id, body.agent_id, actingOwner(principal), body.attempt, {
         result: body.result,
         raHistory: body.ra_history,
         executionTime: body.execution_time ?? null,
       });
-      if (!task) throw await this.fenceError(manager, id, body);
-      await this.fileLocks.releaseForTask(manager, id, 'task_finished');
+      if (!task) throw await this.reportRefused(principal, manager, id, body);
+      if (task.holds_locks) await this.fileLocks.releaseForTask(manager, id, 'task_finished');
       await this.hooks.taskChanged(manager, task);
-      const unblocked = await this.tasks.promoteRunnablePending(manager, 1000, id);
+      const unblocked = task.has_waiting_dependents ? await this.tasks.promoteRunnablePending(manager, 1000, id) : [];
       for (const t of unblocked) await this.hooks.taskChanged(manager, t);
       // A freed slot or newly runnable dependents: wake long-polling claimers.
       await PgListener.notify(manager, 'am_tasks_ready');
       await this.audit.record(manager, {
-        actor: { type: 'agent', id: agent.id },
+        actor: { type: 'agent', id: body.agent_id },
         action: 'task.complete',
         resourceType: 'task',
         resourceId: id,
@@ -318,6 +316,15 @@ export class TasksService implements OnModuleInit {
         details: { error_code: 'dependency_failed', dependency_id: task.id },
       });
     }
+  }
+
+  /**
+   * Why a one-statement report matched nothing: the agent is not one the caller may act as (404),
+   * the task is unknown (404), or the caller's claim is stale (409).
+   */
+  private async reportRefused(principal: Principal, manager: EntityManager, id: string, body: { agent_id: string; attempt: number }): Promise<DomainError> {
+    await this.agents.actingAgent(principal, body.agent_id, manager);
+    return this.fenceError(manager, id, body);
   }
 
   /** Why a fenced report matched nothing: the task is unknown (404) or the caller's claim is stale (409). */
