@@ -43,6 +43,32 @@ describe('events (e2e)', () => {
     await expect(client(noEvents.accessToken).connected()).rejects.toThrow(/forbidden/);
   });
 
+  it('delivers only the ids subscribed to, keeps what overlapping subscriptions still cover, and stops after unsubscribe', async () => {
+    const c = client(admin.accessToken);
+    const marker = client(admin.accessToken);
+    await Promise.all([c.connected(), marker.connected()]);
+    await marker.subscribe('tasks');
+    const cancel = (id: unknown) => app.http.post(`/api/v1/tasks/${String(id)}/cancel`).set(admin.auth).expect(200);
+    const [watched, other] = [await createTask(app, admin.auth, { type: 'ids' }), await createTask(app, admin.auth, { type: 'ids' })];
+    expect(await c.subscribe('tasks', watched.id)).toEqual({ ok: true });
+    await cancel(other.id);
+    await cancel(watched.id);
+    await c.waitFor('task_update', (p) => p.task_id === watched.id && p.status === 'cancelled');
+    expect(c.of('task_update', (p) => p.task_id === other.id)).toEqual([]);
+
+    // `tasks` and `all` both cover task events: dropping one keeps them coming, dropping both stops them.
+    expect(await c.unsubscribe('tasks', watched.id)).toEqual({ ok: true });
+    await c.subscribe('tasks');
+    await c.subscribe('all');
+    await c.unsubscribe('tasks');
+    const covered = await createTask(app, admin.auth, { type: 'ids' });
+    await c.waitFor('task_update', (p) => p.task_id === covered.id);
+    await c.unsubscribe('all');
+    const after = [await createTask(app, admin.auth, { type: 'ids' }), await createTask(app, admin.auth, { type: 'ids' })];
+    await marker.waitFor('task_update', (p) => after.some((t) => t.id === p.task_id), 2);
+    expect(c.of('task_update', (p) => after.some((t) => t.id === p.task_id))).toEqual([]);
+  });
+
   it('streams a task lifecycle as ordered task_updates with increasing seq', async () => {
     const key = await createApiKey(app, admin, ['agent']);
     const agent = await registerAgent(app, key.auth, { capabilities: ['life'] });
@@ -147,6 +173,22 @@ describe('events (e2e)', () => {
     // Each socket got only its channel's events.
     expect(wfSocket.received.some((e) => e.name === 'pipeline_progress')).toBe(false);
     expect(pipeSocket.received.some((e) => e.name === 'workflow_update')).toBe(false);
+  });
+
+  it('relays every event once, in seq order, across seq 99 → 100 → 1000 boundaries', async () => {
+    const c = client(admin.accessToken);
+    await c.connected();
+    await c.subscribe('all');
+    // Bursts, so the relay reads batches that cross digit boundaries (text order would put 100 before 99).
+    let last: { id: string } | undefined;
+    for (let burst = 0; burst < 6; burst++) {
+      const made = await Promise.all(Array.from({ length: 40 }, () => createTask(app, admin.auth, { type: 'relay-order' })));
+      last = made[made.length - 1];
+    }
+    await c.waitFor('task_update', (p) => p.task_id === last?.id);
+    const seqs = c.received.map((r) => Number(r.payload.seq));
+    expect(seqs.length).toBeGreaterThanOrEqual(240);
+    expect(seqs.filter((seq, i) => i > 0 && seq <= seqs[i - 1])).toEqual([]);
   });
 
   it('replays exactly the events missed during a disconnect', async () => {

@@ -22,6 +22,7 @@ const CHANNEL_PERMISSION: Record<Exclude<EventChannel, 'all'>, Permission> = {
 };
 
 const OWN_SCOPE_CHANNELS: EventChannel[] = ['tasks', 'agents', 'locks', 'all'];
+const CHANNELS = Object.keys(CHANNEL_PERMISSION) as Exclude<EventChannel, 'all'>[];
 
 export function viewerFor(principal: Principal): EventViewer | null {
   if (grants(principal.permissions, Permission.EventsRead)) {
@@ -55,11 +56,15 @@ export function mayUseChannel(viewer: EventViewer, channel: EventChannel): boole
   return channel === 'all' || grants(viewer.permissions, CHANNEL_PERMISSION[channel]);
 }
 
-export function mayView(
-  viewer: EventViewer,
-  event: { type: string; payload: Record<string, unknown>; agent_id: string | null; agent_owner: string | null },
-  ownedAgents: ReadonlySet<string>,
-): boolean {
+/** What decides who may see an event: its type and payload, and the agent it concerns. */
+export interface RoutableEvent {
+  type: string;
+  payload: Record<string, unknown>;
+  agent_id: string | null;
+  agent_owner: string | null;
+}
+
+export function mayView(viewer: EventViewer, event: RoutableEvent, ownedAgents: ReadonlySet<string>): boolean {
   const channel = channelOfEvent(event);
   if (viewer.scope === 'all') return grants(viewer.permissions, CHANNEL_PERMISSION[channel]);
   if (!OWN_SCOPE_CHANNELS.includes(channel)) return false;
@@ -78,4 +83,36 @@ export function matches(sub: Subscription, event: { type: string; payload: Recor
   if (sub.channel !== 'all' && sub.channel !== channelOfEvent(event)) return false;
   if (!sub.id) return true;
   return ID_FIELDS.some((field) => event.payload[field] === sub.id);
+}
+
+/*
+ * Socket.IO rooms: `mayView` and `matches` decided once, when a socket subscribes, so that an
+ * event is sent to its rooms with one encode however many sockets hear it.
+ *   ch:<channel>[:<id>]                callers with events:read (`all` joins each readable channel)
+ *   own:<owner>:ch:<channel>[:<id>]    agent credentials: events about agents `owner` registered
+ * The client's id comes last, so no id can spell another room.
+ */
+function room(channel: Exclude<EventChannel, 'all'>, id: string | undefined, owner: string | undefined): string {
+  return `${owner === undefined ? '' : `own:${owner}:`}ch:${channel}${id ? `:${id}` : ''}`;
+}
+
+/** The rooms a subscription joins: none the viewer may not see. */
+export function subscriptionRooms(viewer: EventViewer, sub: Subscription): string[] {
+  const owner = viewer.scope === 'own' ? viewer.owner : undefined;
+  return (sub.channel === 'all' ? CHANNELS : [sub.channel])
+    .filter((channel) => mayUseChannel(viewer, channel))
+    .map((channel) => room(channel, sub.id, owner));
+}
+
+/** The rooms an event goes to. `owners`: who registered its agent (agent_owner, and the owner of agent_id). */
+export function eventRooms(event: RoutableEvent, owners: Iterable<string>): string[] {
+  const channel = channelOfEvent(event);
+  const ids = new Set<string>();
+  for (const field of ID_FIELDS) {
+    const value = event.payload[field];
+    if (typeof value === 'string' && value) ids.add(value);
+  }
+  const scopes: (string | undefined)[] = [undefined];
+  if (OWN_SCOPE_CHANNELS.includes(channel)) scopes.push(...owners);
+  return scopes.flatMap((owner) => [room(channel, undefined, owner), ...[...ids].map((id) => room(channel, id, owner))]);
 }

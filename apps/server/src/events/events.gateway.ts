@@ -13,24 +13,28 @@ import type { Logger } from 'pino';
 import type { Server, Socket } from 'socket.io';
 import { EVENT_CHANNELS, type EventChannel } from '../../../../libs/contracts/src';
 import { AuthenticationService } from '../auth/authentication.service';
-import type { Principal } from '../auth/principal';
 import { DomainError } from '../common/errors';
 import { InjectLogger } from '../common/logger.module';
 import { RequestContextStore } from '../common/request-context';
 import type { AppConfig } from '../config/app-config';
 import { InjectConfig } from '../config/config.module';
-import { matches, mayUseChannel, mayView, viewerFor, type EventViewer, type Subscription } from './event-access';
+import { AgentOwners } from './agent-owners';
+import { eventRooms, mayUseChannel, subscriptionRooms, viewerFor, type EventViewer, type RoutableEvent, type Subscription } from './event-access';
 import { EventsRelay } from './events-relay.service';
-import { EventsRepository, type StoredEvent } from './events.repository';
+import { EventsRepository } from './events.repository';
 
 interface SocketState {
   token: string;
-  principal: Principal;
   viewer: EventViewer;
+  /** The owner's agents at the handshake (agent-scoped viewers), handed to AgentOwners on connect. */
+  ownedAgents: string[];
   subscriptions: Map<string, Subscription>;
-  ownedAgents: Set<string>;
   timers: NodeJS.Timeout[];
+  slow: boolean;
 }
+
+/** Packets engine.io has queued for a socket and not yet written (private in its typings). */
+const queued = (socket: Socket): number => (socket.conn as unknown as { writeBuffer: unknown[] }).writeBuffer.length;
 
 const key = (s: Subscription) => `${s.channel}:${s.id ?? '*'}`;
 
@@ -49,13 +53,15 @@ function secondsToExpiry(token: string): number | null {
 /**
  * Socket.IO: the handshake authenticates `auth.token` (JWT or API key) through the same
  * AuthenticationService as REST; clients `subscribe`/`unsubscribe` to channels (with acks), and
- * receive each relayed event they may see, named by its `type`, with its `seq`. A socket is cut
- * when its token expires, when its credential stops working (re-checked periodically), or when
- * it reads too slowly for its buffer.
+ * receive each relayed event they may see, named by its `type`, with its `seq`. A subscription
+ * joins only rooms the viewer may see (event-access.ts), so an event is encoded once and sent to
+ * its rooms without looking at any socket. A socket is cut when its token expires, when its
+ * credential stops working (re-checked periodically), or when it reads too slowly for its buffer.
  */
 @WebSocketGateway({ serveClient: false })
 export class EventsGateway implements OnGatewayInit, OnGatewayConnection, OnGatewayDisconnect, BeforeApplicationShutdown {
   @WebSocketServer() server: Server;
+  private readonly owners = new AgentOwners();
 
   constructor(
     @InjectConfig() private readonly config: AppConfig,
@@ -76,14 +82,7 @@ export class EventsGateway implements OnGatewayInit, OnGatewayConnection, OnGate
             const viewer = viewerFor(principal);
             if (!viewer) return next(new Error('forbidden: this credential may not read events'));
             const owned = viewer.scope === 'own' ? await this.events.ownedAgentIds(viewer.owner) : [];
-            const state: SocketState = {
-              token: token as string,
-              principal,
-              viewer,
-              subscriptions: new Map(),
-              ownedAgents: new Set(owned),
-              timers: [],
-            };
+            const state: SocketState = { token: token as string, viewer, ownedAgents: owned, subscriptions: new Map(), timers: [], slow: false };
             socket.data = state;
             next();
           })
@@ -97,6 +96,14 @@ export class EventsGateway implements OnGatewayInit, OnGatewayConnection, OnGate
 
   handleConnection(socket: Socket): void {
     const state = socket.data as SocketState;
+    if (state.viewer.scope === 'own') this.owners.retain(state.viewer.owner, state.ownedAgents);
+    // A reader too slow for its events leaves them queued in engine.io; checked as each packet is
+    // queued, so fan-out never walks the sockets. Cut after the broadcast under way, not inside it.
+    socket.conn.on('packetCreate', () => {
+      if (state.slow || queued(socket) <= this.config.socketMaxBufferedEvents) return;
+      state.slow = true;
+      queueMicrotask(() => this.cut(socket, 'slow_consumer', `More than ${this.config.socketMaxBufferedEvents} events were waiting to be sent`));
+    });
     const expiresIn = secondsToExpiry(state.token);
     if (expiresIn !== null) {
       state.timers.push(setTimeout(() => this.cut(socket, 'token_expired', 'The access token expired'), Math.max(0, expiresIn * 1000)));
@@ -111,8 +118,9 @@ export class EventsGateway implements OnGatewayInit, OnGatewayConnection, OnGate
   }
 
   handleDisconnect(socket: Socket): void {
-    const state = socket.data as SocketState | undefined;
-    for (const timer of state?.timers ?? []) clearTimeout(timer);
+    const state = socket.data as SocketState;
+    for (const timer of state.timers) clearTimeout(timer);
+    if (state.viewer.scope === 'own') this.owners.release(state.viewer.owner);
   }
 
   @SubscribeMessage('subscribe')
@@ -122,6 +130,7 @@ export class EventsGateway implements OnGatewayInit, OnGatewayConnection, OnGate
     if (typeof sub === 'string') return { ok: false, error: sub };
     if (!mayUseChannel(state.viewer, sub.channel)) return { ok: false, error: `forbidden: you may not read the ${sub.channel} channel` };
     state.subscriptions.set(key(sub), sub);
+    this.joinSubscribed(socket, state);
     return { ok: true };
   }
 
@@ -131,6 +140,7 @@ export class EventsGateway implements OnGatewayInit, OnGatewayConnection, OnGate
     const sub = parseSubscription(body);
     if (typeof sub === 'string') return { ok: false, error: sub };
     state.subscriptions.delete(key(sub));
+    this.joinSubscribed(socket, state);
     return { ok: true };
   }
 
@@ -148,25 +158,21 @@ export class EventsGateway implements OnGatewayInit, OnGatewayConnection, OnGate
     return this.server?.sockets.sockets.size ?? 0;
   }
 
-  private broadcast(batch: StoredEvent[]): void {
-    for (const socket of this.server.sockets.sockets.values()) {
-      const state = socket.data as SocketState | undefined;
-      if (!state || state.subscriptions.size === 0) continue;
-      for (const event of batch) {
-        if (state.viewer.scope === 'own' && event.type === 'agent_update' && event.agent_owner === state.viewer.owner && event.agent_id) {
-          state.ownedAgents.add(event.agent_id);
-        }
-        if (!mayView(state.viewer, event, state.ownedAgents)) continue;
-        let wanted = false;
-        for (const sub of state.subscriptions.values()) if ((wanted = matches(sub, event))) break;
-        if (!wanted) continue;
-        const buffered = (socket.conn as unknown as { writeBuffer?: unknown[] }).writeBuffer?.length ?? 0;
-        if (buffered > this.config.socketMaxBufferedEvents) {
-          this.cut(socket, 'slow_consumer', `More than ${this.config.socketMaxBufferedEvents} events were waiting to be sent`);
-          break;
-        }
-        socket.emit(event.type, { ...event.payload, seq: Number(event.seq) });
-      }
+  /** Joins the rooms of the socket's subscriptions and leaves the rest (`all` overlaps `tasks`, so recompute). */
+  private joinSubscribed(socket: Socket, state: SocketState): void {
+    const wanted = new Set([...state.subscriptions.values()].flatMap((sub) => subscriptionRooms(state.viewer, sub)));
+    for (const room of [...socket.rooms]) if (room !== socket.id && !wanted.has(room)) void socket.leave(room);
+    void socket.join([...wanted]);
+  }
+
+  /** One emit per event to the rooms that hear it: socket.io encodes it (and its WebSocket frame) once. */
+  private broadcast(batch: readonly (RoutableEvent & { seq: string })[]): void {
+    const rooms = this.server.sockets.adapter.rooms;
+    for (const event of batch) {
+      this.owners.learn(event);
+      const audience = eventRooms(event, this.owners.ownersOf(event)).filter((room) => rooms.has(room));
+      // Never emit to no rooms: socket.io reads that as every socket.
+      if (audience.length) this.server.to(audience).emit(event.type, { ...event.payload, seq: Number(event.seq) });
     }
   }
 

@@ -39,13 +39,16 @@ export class EventsRepository {
     );
   }
 
-  /** The relay's read: every event after `after`, with how long ago each was sealed. */
+  /**
+   * The relay's read: every event after `after`, with how long ago each was sealed. ORDER BY
+   * names the column: a bare `seq` would sort the text alias (100 before 99).
+   */
   async forRelay(after: string, limit: number): Promise<StoredEvent[]> {
     return rows<StoredEvent>(
       this.dataSource.manager,
       `SELECT seq::text AS seq, type, payload, agent_id, agent_owner,
               extract(epoch FROM clock_timestamp() - sealed_at)::float8 AS sealed_ago
-         FROM events WHERE seq > $1 ORDER BY seq LIMIT $2`,
+         FROM events WHERE events.seq > $1 ORDER BY events.seq LIMIT $2`,
       [after, limit],
     );
   }
