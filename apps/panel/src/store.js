@@ -276,9 +276,12 @@ export function connect() {
       changed();
     });
   });
-  socket.on('disconnect', () => {
+  socket.on('disconnect', (reason) => {
     state.connection = 'offline';
     changed();
+    // A disconnect the server chose (shutdown, a cut socket) is not retried by socket.io itself;
+    // come back like after a network drop (a restarted or other instance answers).
+    if (reason === 'io server disconnect') setTimeout(() => socket?.connect(), 500 + Math.random() * 1000);
   });
   socket.on('connect_error', () => {
     state.connection = 'offline';
