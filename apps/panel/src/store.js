@@ -236,6 +236,7 @@ export function applyEvent(e) {
 
 let socket = null;
 let everConnected = false;
+let held = null; // live events held back during a replay
 
 async function replay() {
   // Catch up on everything missed while disconnected, oldest first.
@@ -259,6 +260,9 @@ export function connect() {
   changed();
   socket = io({ auth: (cb) => cb({ token: accessToken() }), transports: ['websocket', 'polling'], reconnectionDelayMax: 3000 });
   socket.on('connect', () => {
+    // Live events that arrive while the replay is in flight wait behind it: applied first, a newer
+    // live event would move lastSeq past the missed ones and the replay would drop them as seen.
+    held = everConnected ? [] : null;
     socket.emit('subscribe', { channel: 'all' }, async () => {
       if (everConnected) {
         state.connection = 'resyncing';
@@ -270,6 +274,9 @@ export function connect() {
         } catch {
           /* the next reconnect tries again */
         }
+        const waiting = held ?? [];
+        held = null;
+        for (const e of waiting) applyEvent(e);
       }
       everConnected = true;
       state.connection = socket?.connected ? 'live' : 'offline';
@@ -287,7 +294,8 @@ export function connect() {
     state.connection = 'offline';
     changed();
   });
-  for (const type of ['task_update', 'agent_update', 'lock_update', 'pipeline_progress', 'workflow_update']) socket.on(type, applyEvent);
+  const live = (e) => (held ? held.push(e) : applyEvent(e));
+  for (const type of ['task_update', 'agent_update', 'lock_update', 'pipeline_progress', 'workflow_update']) socket.on(type, live);
 }
 
 export function disconnect() {
@@ -297,6 +305,7 @@ export function disconnect() {
     socket = null;
   }
   everConnected = false;
+  held = null;
 }
 
 onSessionChange((s) => {
