@@ -123,7 +123,8 @@ const FLOORS: Record<FloorName, Floor> = {
       params: (b, id) => [id, b.agent_id, b.attempt, RESULT],
     },
   },
-  // TasksRepository's insert, claimRound and complete (FENCE), without the service around them.
+  // TasksRepository's insert, claimRound (one queue: every bench task needs {bench}) and complete
+  // (FENCE), without the service around them.
   // Copies, not imports: when claimRound changes (a new claim index, say), change this with it,
   // or this floor measures a statement the schema no longer serves.
   schema: {
@@ -135,7 +136,8 @@ const FLOORS: Record<FloorName, Floor> = {
     claim: {
       sql: `WITH c AS MATERIALIZED (
               SELECT id, file_dependencies FROM tasks
-               WHERE status = 'ready' AND required_capabilities <@ $2::text[] AND NOT (id = ANY($5::uuid[]))
+               WHERE status = 'ready' AND task_queue_key(required_capabilities) COLLATE "C" = task_queue_key($2::text[])
+                 AND NOT (id = ANY($5::uuid[]))
                ORDER BY priority, created_at, id
                LIMIT $3
                FOR UPDATE SKIP LOCKED

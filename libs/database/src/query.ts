@@ -12,3 +12,22 @@ export async function rows<T>(manager: Pick<EntityManager, 'query'>, sql: string
   }
   return result as T[];
 }
+
+interface PgClient {
+  query(config: { name: string; text: string; values: unknown[] }): Promise<{ rows: unknown[] }>;
+}
+
+/**
+ * Like `rows`, as a named prepared statement on the connection of `manager`'s transaction: parsed
+ * once per connection, and planned once (a generic plan) when PostgreSQL finds it as good as the
+ * per-call plans. For the hot paths, whose planning otherwise costs as much as their execution.
+ * `name` must be unique to `sql` across the program; constants that decide a plan (a status a
+ * partial index is built on) belong in the text, not in the parameters. Outside a transaction
+ * (no query runner) it runs as an ordinary statement.
+ */
+export async function prepared<T>(manager: Pick<EntityManager, 'query' | 'queryRunner'>, name: string, sql: string, params: unknown[]): Promise<T[]> {
+  const runner = manager.queryRunner;
+  if (!runner) return rows<T>(manager, sql, params);
+  const client = (await runner.connect()) as PgClient;
+  return (await client.query({ name, text: sql, values: params })).rows as T[];
+}

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
-import { rows } from '../../../../libs/database/src';
+import { prepared, rows } from '../../../../libs/database/src';
 import { cursorTimestamp, cursorTimestampParam } from '../common/pagination';
 import type { AgentStatus, AgentType } from './agent.entity';
 
@@ -118,8 +118,9 @@ export class AgentsRepository {
     currentLoad: number | undefined,
     status: AgentStatus | undefined,
   ): Promise<{ status: AgentStatus; current_load: number; now: Date }> {
-    const updated = await rows<{ status: AgentStatus; current_load: number; now: Date }>(
+    const updated = await prepared<{ status: AgentStatus; current_load: number; now: Date }>(
       manager,
+      'agents.heartbeat',
       `UPDATE agents SET last_heartbeat = clock_timestamp(), updated_at = clock_timestamp(),
               current_load = COALESCE($2, current_load),
               status = CASE WHEN status = 'disabled' THEN 'disabled'

@@ -74,30 +74,11 @@ export function journalNotify(manager: EntityManager, channel: Channel): void {
   journalFor(manager).notify.add(channel);
 }
 
-// One fixed statement whatever the journal holds: the ticket is drawn only when there are rows.
-// An event's `timestamp` becomes the commit statement's clock, the moment closest to its commit.
-const FLUSH_SQL = `WITH
-  t AS (
-    SELECT nextval('commit_ticket_seq') AS ticket WHERE cardinality($1::uuid[]) + cardinality($13::text[]) > 0
-  ),
-  a_ins AS (
-    INSERT INTO audit_pending (ticket, ord, id, occurred_at, actor_type, actor_id, action, resource_type, resource_id,
-                               outcome, ip, user_agent, request_id, details)
-    SELECT t.ticket, x.ord, x.id, x.occurred_at, x.actor_type, x.actor_id, x.action, x.resource_type, x.resource_id,
-           x.outcome, x.ip, x.user_agent, x.request_id, x.details
-      FROM t, unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                     $8::text[], $9::text[], $10::text[], $11::text[], $12::jsonb[])
-              WITH ORDINALITY AS x(id, occurred_at, actor_type, actor_id, action, resource_type, resource_id,
-                                   outcome, ip, user_agent, request_id, details, ord)
-  ),
-  e_ins AS (
-    INSERT INTO events_pending (ticket, ord, type, payload, agent_id, agent_owner)
-    SELECT t.ticket, x.ord, x.type,
-           x.payload || jsonb_build_object('timestamp', to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')),
-           x.agent_id, x.agent_owner
-      FROM t, unnest($13::text[], $14::jsonb[], $15::uuid[], $16::text[]) WITH ORDINALITY AS x(type, payload, agent_id, agent_owner, ord)
-  )
-SELECT 1`;
+// One fixed call whatever the journal holds (migration StageJournalFunction): the function draws
+// the ticket only when there are rows, keeps its inserts' plans for the session, and stamps an
+// event's `timestamp` with the commit statement's clock, the moment closest to its commit.
+const FLUSH_SQL = `SELECT am_stage_journal($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+  $8::text[], $9::text[], $10::text[], $11::text[], $12::jsonb[], $13::text[], $14::jsonb[], $15::uuid[], $16::text[])`;
 
 /** One SQL literal: NULL, or the value's text escaped; arrays become `ARRAY[...]::text[]` (cast on by the statement). */
 function literal(value: unknown): string {

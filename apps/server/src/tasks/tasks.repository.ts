@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
-import { rows } from '../../../../libs/database/src';
+import { prepared, rows } from '../../../../libs/database/src';
 import { cursorTimestamp, cursorTimestampParam } from '../common/pagination';
 import type { TaskStatus } from './task.entity';
 
@@ -175,8 +175,9 @@ export class TasksRepository {
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
   async insert(manager: EntityManager, t: NewTask): Promise<TaskRow> {
-    const inserted = await rows<TaskRow>(
+    const inserted = await prepared<TaskRow>(
       manager,
+      'tasks.insert',
       `INSERT INTO tasks (type, status, priority, payload, required_capabilities, max_attempts, retry_count, timeout_sec, depends_on,
                           file_dependencies, pipeline_id, run_id, stage, workflow_id, key, metadata, created_by, run_at)
        VALUES ($1, $2, $3, $4::jsonb, $5, $6 + 1, $6, $7, $8, $9::jsonb, $10, $11, $12, $13, $14, $15::jsonb, $16, $17)
@@ -268,8 +269,9 @@ export class TasksRepository {
    */
   async lockAgentForClaim(manager: EntityManager, agentId: string, owner: string | null): Promise<ClaimingAgent | undefined> {
     return (
-      await rows<ClaimingAgent>(
+      await prepared<ClaimingAgent>(
         manager,
+        'tasks.lock_agent_for_claim',
         `SELECT a.status, a.max_parallel_tasks, ARRAY(SELECT q.queue FROM task_queues q WHERE q.capabilities <@ a.capabilities) AS queues
            FROM agents a WHERE a.id = $1 AND ($2::text IS NULL OR a.owner = $2) FOR UPDATE OF a`,
         [agentId, owner],
@@ -306,9 +308,10 @@ export class TasksRepository {
     exclude: string[],
   ): Promise<ClaimCandidate[]> {
     if (queues.length === 0) return [];
-    return rows<ClaimCandidate>(manager, queues.length === 1 ? CLAIM_FROM_ONE_QUEUE : CLAIM_ACROSS_QUEUES, [
+    const one = queues.length === 1;
+    return prepared<ClaimCandidate>(manager, one ? 'tasks.claim_one_queue' : 'tasks.claim_across_queues', one ? CLAIM_FROM_ONE_QUEUE : CLAIM_ACROSS_QUEUES, [
       agentId,
-      queues.length === 1 ? queues[0] : queues,
+      one ? queues[0] : queues,
       limit,
       maxParallel,
       leaseSec,
@@ -342,8 +345,9 @@ export class TasksRepository {
     progress: number,
     leaseSec: number,
   ): Promise<ReportedTask | undefined> {
-    const r = await rows<ReportedTask>(
+    const r = await prepared<ReportedTask>(
       manager,
+      'tasks.progress',
       `WITH t AS (
          UPDATE tasks SET progress = $5, updated_at = clock_timestamp(),
                 lease_expires_at = clock_timestamp() + make_interval(secs => $6)
@@ -368,8 +372,9 @@ export class TasksRepository {
     attempt: number,
     outcome: { result: unknown; raHistory: unknown; executionTime: number | null },
   ): Promise<ReportedTask | undefined> {
-    const r = await rows<ReportedTask>(
+    const r = await prepared<ReportedTask>(
       manager,
+      'tasks.complete',
       `WITH t AS (
          UPDATE tasks SET status = 'completed', progress = 1, result = $5::jsonb, ra_history = $6::jsonb, execution_time = $7,
                 completed_at = clock_timestamp(), updated_at = clock_timestamp(), lease_expires_at = NULL, error = NULL
