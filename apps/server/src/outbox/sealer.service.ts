@@ -217,7 +217,8 @@ export class Sealer implements OnApplicationBootstrap, BeforeApplicationShutdown
     const eventBase = BigInt(eventsHead.last_seq);
     const eventSeqs = events.map((_, i) => (eventBase + BigInt(i + 1)).toString());
     try {
-      const written = await client.query<{ audit: number; events: number }>(WRITE_SQL, [
+      // Named: planned once for the sealer's session (planning the moves cost as much as running them).
+      const values = [
         audit.map((r) => r.ticket),
         audit.map((r) => r.ord),
         chain.map((c) => c.seq),
@@ -229,7 +230,8 @@ export class Sealer implements OnApplicationBootstrap, BeforeApplicationShutdown
         events.map((r) => r.ord),
         eventSeqs,
         eventSeqs.length ? eventSeqs[eventSeqs.length - 1] : null,
-      ]);
+      ];
+      const written = await client.query<{ audit: number; events: number }>({ name: 'sealer.write', text: WRITE_SQL, values });
       const { audit: movedAudit, events: movedEvents } = written.rows[0];
       // Only this transaction deletes staged rows, under the heads' locks: a mismatch is a bug.
       if (movedAudit !== audit.length || movedEvents !== events.length) {
