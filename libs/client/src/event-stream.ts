@@ -1,7 +1,14 @@
 import { io, type Socket } from 'socket.io-client';
 import type { AgentManagerEvent, EventChannel } from '../../contracts/src';
-import type { AgentManagerClient } from './client';
 import { AgentManagerError } from './errors';
+
+/** What a stream needs of the client that opened it (AgentManagerClient implements it). */
+export interface EventStreamSource {
+  readonly baseUrl: string;
+  readonly accessToken: string | undefined;
+  refresh(): Promise<unknown>;
+  replayEvents(after: number | string, limit?: number): Promise<{ events: AgentManagerEvent[]; next_cursor: string | null }>;
+}
 
 export interface EventSubscription {
   channel: EventChannel;
@@ -63,7 +70,7 @@ export class EventStream {
   readonly ready: Promise<void>;
 
   constructor(
-    private readonly client: AgentManagerClient,
+    private readonly client: EventStreamSource,
     private readonly options: EventStreamOptions,
   ) {
     this.subs = options.subscriptions?.length ? options.subscriptions : [{ channel: 'all' }];
