@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
 import { DataSource } from 'typeorm';
 import { DomainError } from './common/errors';
-import { httpMetrics, LoadShedder, traceHeader, requestTimeout, securityHeaders } from './common/http-hardening';
+import { httpMetrics, LoadShedder, traceHeader, requestTimeout, securityHeaders } from './http/http-hardening';
 import { HttpErrorFilter, sendError } from './common/http-error.filter';
 import { RequestContextStore } from './common/request-context';
 import { requestIdFrom } from './common/request-id';

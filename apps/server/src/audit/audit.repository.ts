@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
-import type { ChainedColumns } from './audit-chain';
+import type { ChainedColumns } from '../outbox/audit-chain';
 
 export interface AuditRow extends ChainedColumns {
   seq: string;

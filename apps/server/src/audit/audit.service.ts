@@ -8,7 +8,7 @@ import { RequestContextStore } from '../common/request-context';
 import { Sealer } from '../outbox/sealer.service';
 import type { AuditActor } from '../auth/principal';
 import { decodeCursor, encodeCursor } from '../common/pagination';
-import { canonicalRow, chainHash, fieldsOf, GENESIS_HASH, scrubDetails } from './audit-chain';
+import { canonicalRow, chainHash, fieldsOf, GENESIS_HASH, scrubDetails } from '../outbox/audit-chain';
 import { AuditRepository, type AuditFilter, type AuditRow } from './audit.repository';
 import type { AuditEventDto, AuditEventListDto, AuditFilterDto, AuditVerificationDto, ListAuditQueryDto } from './dto/audit.dto';
 

@@ -33,6 +33,7 @@ export class EventsRelay implements OnApplicationBootstrap, BeforeApplicationShu
 
   async onApplicationBootstrap(): Promise<void> {
     this.lastSeq = await this.events.lastSeq();
+    this.metrics.onScrape(({ eventsHeadSeq }) => this.metrics.outboxLag.set(Math.max(0, eventsHeadSeq - Number(this.lastSeq))));
     this.listener.on('am_events', () => void this.pump());
     this.timer = setInterval(() => void this.pump(), POLL_MS);
     this.timer.unref();

@@ -18,6 +18,7 @@ import { InjectLogger } from '../common/logger.module';
 import { RequestContextStore } from '../common/request-context';
 import type { AppConfig } from '../config/app-config';
 import { InjectConfig } from '../config/config.module';
+import { MetricsService } from '../metrics/metrics.service';
 import { AgentOwners } from './agent-owners';
 import { eventRooms, mayUseChannel, subscriptionRooms, viewerFor, type EventViewer, type RoutableEvent, type Subscription } from './event-access';
 import { EventsRelay } from './events-relay.service';
@@ -69,9 +70,11 @@ export class EventsGateway implements OnGatewayInit, OnGatewayConnection, OnGate
     private readonly authentication: AuthenticationService,
     private readonly relay: EventsRelay,
     private readonly events: EventsRepository,
+    private readonly metrics: MetricsService,
   ) {}
 
   afterInit(server: Server): void {
+    this.metrics.onScrape(() => this.metrics.sockets.set(this.connected));
     server.use((socket, next) => {
       const token = (socket.handshake.auth as { token?: unknown } | undefined)?.token;
       const context = { requestId: socket.id, ip: socket.handshake.address ?? null, userAgent: socket.handshake.headers['user-agent'] ?? null, via: 'socket' };

@@ -1,17 +1,13 @@
 import { Injectable } from '@nestjs/common';
-import { EventsGateway } from '../events/events.gateway';
-import { EventsRelay } from '../events/events-relay.service';
 import { MetricsRepository } from './metrics.repository';
 import { MetricsService } from './metrics.service';
 
-/** Fills the scrape-time gauges: one database query plus this instance's in-memory state. */
+/** Fills the scrape-time gauges: one database query, then the hooks modules registered for their in-memory state. */
 @Injectable()
 export class MetricsCollector {
   constructor(
     private readonly metrics: MetricsService,
     private readonly repository: MetricsRepository,
-    private readonly gateway: EventsGateway,
-    private readonly relay: EventsRelay,
   ) {}
 
   async render(): Promise<string> {
@@ -20,14 +16,15 @@ export class MetricsCollector {
     m.tasks.reset();
     m.agents.reset();
     m.activeLocks.set(0);
+    let eventsHeadSeq = 0;
     for (const row of rows) {
       const n = Number(row.n);
       if (row.kind === 'task') m.tasks.set({ status: row.status ?? '', type: row.type ?? '' }, n);
       else if (row.kind === 'agent') m.agents.set({ status: row.status ?? '' }, n);
       else if (row.kind === 'locks') m.activeLocks.set(n);
-      else m.outboxLag.set(Math.max(0, n - Number(this.relay.position)));
+      else eventsHeadSeq = n;
     }
-    m.sockets.set(this.gateway.connected);
+    m.runScrapeHooks({ eventsHeadSeq });
     return m.registry.metrics();
   }
 }

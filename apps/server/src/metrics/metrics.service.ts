@@ -3,13 +3,31 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 
 const PREFIX = 'agentmanager_';
 
+/** What a scrape read from the database, for the gauges modules fill in themselves. */
+export interface Scrape {
+  /** The newest sealed event's seq. */
+  eventsHeadSeq: number;
+}
+
 /**
  * This instance's Prometheus registry: counters and histograms the code moves as things happen,
  * and gauges MetricsCollector fills in on each scrape. Global, so a service records with one line.
+ * Modules above this one fill their own gauges through `onScrape` (metrics imports none of them).
  */
 @Injectable()
 export class MetricsService {
   readonly registry = new Registry();
+  private readonly scrapeHooks: ((scrape: Scrape) => void)[] = [];
+
+  /** Runs `hook` at each scrape, after the database gauges are read. */
+  onScrape(hook: (scrape: Scrape) => void): void {
+    this.scrapeHooks.push(hook);
+  }
+
+  /** MetricsCollector's call, once per scrape. */
+  runScrapeHooks(scrape: Scrape): void {
+    for (const hook of this.scrapeHooks) hook(scrape);
+  }
 
   readonly httpDuration = new Histogram({
     name: `${PREFIX}http_request_duration_seconds`,

@@ -2,7 +2,7 @@ import type { DataSource, EntityManager } from 'typeorm';
 import { escapeLiteral } from 'pg';
 import { onCommitted, setCommitStatement } from '../../../../libs/database/src';
 import type { UnsequencedEvent } from '../../../../libs/contracts/src';
-import type { ChainedFields } from '../audit/audit-chain';
+import type { ChainedFields } from './audit-chain';
 
 /**
  * Everything a transaction must write at commit time — audit rows and outbox events — collected

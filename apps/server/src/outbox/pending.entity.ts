@@ -1,5 +1,5 @@
 import { Column, Entity, PrimaryColumn } from 'typeorm';
-import { AuditRecordColumns } from '../audit/audit-event.entity';
+import { AuditRecordColumns } from './audit-record-columns';
 
 /**
  * Staging for audit rows a committed change wrote but the sealer has not chained yet. A change

@@ -3,7 +3,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { Client, type QueryResult } from 'pg';
 import type { Logger } from 'pino';
 import type { DataSource } from 'typeorm';
-import { canonicalRow, chainHash, fieldsOf, type ChainedColumns } from '../audit/audit-chain';
+import { canonicalRow, chainHash, fieldsOf, type ChainedColumns } from './audit-chain';
 import { InjectLogger } from '../common/logger.module';
 import { SingleFlight } from '../common/single-flight';
 import type { AppConfig } from '../config/app-config';

@@ -5,7 +5,7 @@ import type { DataSource, EntityManager } from 'typeorm';
 import { inTransaction } from '../../../../libs/database/src';
 import { AgentLifecycle } from '../agents/agent-lifecycle';
 import { AgentsService } from '../agents/agents.service';
-import { canonicalJson } from '../audit/audit-chain';
+import { canonicalJson } from '../common/canonical-json';
 import { AuditService, type AuditEntry } from '../audit/audit.service';
 import { actingOwner, ownerOf, SYSTEM_ACTOR, type AuditActor, type Principal } from '../auth/principal';
 import { DomainError, notFound } from '../common/errors';

@@ -5,7 +5,7 @@ import { validate, type ValidationError } from 'class-validator';
 import { createHash } from 'node:crypto';
 import type { DataSource, EntityManager } from 'typeorm';
 import { inTransaction } from '../../../../libs/database/src';
-import { canonicalJson } from '../audit/audit-chain';
+import { canonicalJson } from '../common/canonical-json';
 import { AuditService, type AuditEntry } from '../audit/audit.service';
 import { ownerOf, SYSTEM_ACTOR, type AuditActor, type Principal } from '../auth/principal';
 import { DomainError, notFound, validationFailed, type FieldError } from '../common/errors';

@@ -3,10 +3,10 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import helmet from 'helmet';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Logger } from 'pino';
+import { DomainError } from '../common/errors';
+import { sendError } from '../common/http-error.filter';
 import type { AppConfig } from '../config/app-config';
 import type { MetricsService } from '../metrics/metrics.service';
-import { DomainError } from './errors';
-import { sendError } from './http-error.filter';
 
 /** The JSON API, health and metrics: nothing may be loaded or framed from a response. */
 export const API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
