@@ -18,6 +18,8 @@ const common = {
   transform: { '^.+\\.(t|j|mj)s$': swc },
   transformIgnorePatterns: [`/node_modules/(?!(${esmPackages.join('|')})/)`],
   moduleFileExtensions: ['ts', 'js', 'mjs', 'json'],
+  // The libraries' path aliases (tsconfig.json "paths"; tsc-alias rewrites them in the build).
+  moduleNameMapper: { '^@agentmanager/(client|contracts|database)$': '<rootDir>/libs/$1/src' },
   testEnvironment: 'node',
 };
 module.exports = {

@@ -42,7 +42,7 @@ describe('admin CLI (e2e)', () => {
   };
 
   beforeAll(async () => {
-    entry = buildCli();
+    entry = await buildCli();
     credentials = artifactPath(`cli-credentials-${process.pid}.json`);
     rmSync(credentials, { force: true });
     app = await createTestApp();

@@ -48,7 +48,7 @@ describe('reference worker processes (e2e)', () => {
     );
 
   beforeAll(async () => {
-    entry = buildWorker();
+    entry = await buildWorker();
     plugin = artifactPath(`worker-plugin-${process.pid}.js`);
     // A plug-in handler: the text comes from the payload, or from input_data when run as a pipeline stage.
     writeFileSync(

@@ -17,7 +17,7 @@ function newestMtime(dir: string): number {
 }
 
 /**
- * `npm run build`'s tsc step: compiles into dist/, unless dist/ is newer than every source under
+ * `npm run build`'s tsc and tsc-alias steps: compiles into dist/, unless dist/ is newer than every source under
  * apps/server, libs and tsconfig (several suites start the built server; one build serves them
  * all). Fails the caller if main.js is not produced.
  */
@@ -25,6 +25,8 @@ export function buildServer(): void {
   const sources = Math.max(newestMtime(join(ROOT, 'apps/server/src')), newestMtime(join(ROOT, 'libs')), statSync(join(ROOT, 'tsconfig.build.json')).mtimeMs);
   if (existsSync(MAIN_JS) && statSync(MAIN_JS).mtimeMs > sources) return;
   const result = spawnSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, encoding: 'utf8', timeout: 240_000 });
+  const aliases = spawnSync('npx', ['tsc-alias', '-p', 'tsconfig.build.json'], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+  if (aliases.status !== 0) throw new Error(`tsc-alias failed:\n${aliases.stdout}\n${aliases.stderr}`);
   if (!existsSync(MAIN_JS)) throw new Error(`the build produced no ${MAIN_JS}:\n${result.stdout}\n${result.stderr}`);
 }
 

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { replaceTscAliasPaths } from 'tsc-alias';
 import ts from 'typescript';
 
 const ROOT = resolve(__dirname, '..', '..');
@@ -9,9 +10,10 @@ const ROOT = resolve(__dirname, '..', '..');
  * Compiles one entry point (and what it imports: libs/client, libs/contracts) with the repo's
  * tsconfig into test-artifacts/<dir> — the same JavaScript `npm run build` emits for these files,
  * without building (or depending on) the rest of the tree. Each tool gets its own directory so
- * suites running in parallel never write the same file. Returns the compiled entry point.
+ * suites running in parallel never write the same file. The libraries' path aliases are rewritten
+ * as in the build (tsc-alias). Returns the compiled entry point.
  */
-function compileEntry(entry: string, dir: string): string {
+async function compileEntry(entry: string, dir: string): Promise<string> {
   const out = join(ROOT, 'test-artifacts', dir);
   const parsed = ts.getParsedCommandLineOfConfigFile(join(ROOT, 'tsconfig.build.json'), { outDir: out, sourceMap: false, noEmit: false }, {
     ...ts.sys,
@@ -24,16 +26,17 @@ function compileEntry(entry: string, dir: string): string {
   const emitted = program.emit();
   const errors = [...ts.getPreEmitDiagnostics(program), ...emitted.diagnostics].filter((d) => d.category === ts.DiagnosticCategory.Error);
   if (errors.length) throw new Error(ts.formatDiagnostics(errors, { getCanonicalFileName: (f) => f, getCurrentDirectory: () => ROOT, getNewLine: () => '\n' }));
+  await replaceTscAliasPaths({ configFile: join(ROOT, 'tsconfig.build.json'), outDir: out });
   return join(out, entry.replace(/\.ts$/, '.js'));
 }
 
 /** The reference worker's compiled entry point. */
-export function buildWorker(): string {
+export function buildWorker(): Promise<string> {
   return compileEntry('apps/worker/src/main.ts', 'worker-build');
 }
 
 /** The admin CLI's compiled entry point. */
-export function buildCli(): string {
+export function buildCli(): Promise<string> {
   return compileEntry('apps/cli/src/main.ts', 'cli-build');
 }
 

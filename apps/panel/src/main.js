@@ -1,18 +1,18 @@
 // The AgentManager control panel: Preact + htm (no JSX build step), one page, live over Socket.IO.
-import { render } from 'preact';
+import './styles.css';
 import { html } from 'htm/preact';
+import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { login, logout, onSessionChange } from './api.js';
 import { can, start, useStore } from './store.js';
 import { Link, navigate, useRoute } from './ui.js';
-import { Overview } from './views/overview.js';
-import { TaskDetail, TasksView } from './views/tasks.js';
+import { AdminView, canSeeAdmin } from './views/admin.js';
 import { AgentsView } from './views/agents.js';
 import { LocksView } from './views/locks.js';
-import { AdminView, canSeeAdmin } from './views/admin.js';
-import { WorkflowDetail, WorkflowsView } from './views/workflows.js';
+import { Overview } from './views/overview.js';
 import { PipelinesView, RunDetail } from './views/pipelines.js';
-import './styles.css';
+import { TaskDetail, TasksView } from './views/tasks.js';
+import { WorkflowDetail, WorkflowsView } from './views/workflows.js';
 
 function Login() {
   const [username, setUsername] = useState('');

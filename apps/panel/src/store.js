@@ -1,6 +1,6 @@
 // One in-memory model of the fleet, loaded over REST and kept live by Socket.IO events.
-import { io } from 'socket.io-client';
 import { useEffect, useState } from 'preact/hooks';
+import { io } from 'socket.io-client';
 import { accessToken, get, listAll, onSessionChange, optional } from './api.js';
 
 export const state = {
