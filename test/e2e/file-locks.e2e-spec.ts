@@ -248,6 +248,27 @@ describe('file locks (e2e)', () => {
     expect((await release(a, held.id)).status).toBe(204);
   });
 
+  it('honours Idempotency-Key: a retry gets the same lock back, a conflict stores nothing, another body is 422', async () => {
+    const path = `${dir()}/idem.ts`;
+    const key = uniqueName('lock-key');
+    const blocker = await holdOk(a, path, 'exclusive');
+    // Refused while a holds it: the key stays free for the retry.
+    expectError(await acquire(b, path, 'write').set('Idempotency-Key', key), 409, 'lock_conflict');
+    expect((await release(a, blocker.id)).status).toBe(204);
+
+    const first = await acquire(b, path, 'write').set('Idempotency-Key', key);
+    expect(first.status).toBe(201);
+    const again = await acquire(b, path, 'write').set('Idempotency-Key', key);
+    expect(again.status).toBe(201);
+    expect(again.body).toEqual(first.body);
+    const live = await app.http.get('/api/v1/locks').query({ path }).set(b.auth);
+    expect(live.body.locks.map((l: { id: string }) => l.id)).toEqual([first.body.id]);
+
+    expectError(await acquire(b, path, 'read').set('Idempotency-Key', key), 422, 'idempotency_key_reused');
+    expectError(await acquire(b, path, 'write').set('Idempotency-Key', 'bad key with spaces'), 400, 'validation_failed');
+    expect((await release(b, first.body.id)).status).toBe(204);
+  });
+
   it('lets an operator force-release a lock, and audits it', async () => {
     const lock = await holdOk(a, `${dir()}/forced.ts`, 'exclusive');
     expect((await release(operator, lock.id)).status).toBe(204);

@@ -1,3 +1,4 @@
+import { IdempotencyKeyEntity } from './common/idempotency/idempotency-key.entity';
 import { AgentEntity } from './agents/agent.entity';
 import { ApiKeyEntity } from './api-keys/api-key.entity';
 import { AuditChainHeadEntity, AuditEventEntity } from './audit/audit-event.entity';
@@ -9,7 +10,7 @@ import { ApiKeyRoleEntity, UserRoleEntity } from './roles/role-grant.entity';
 import { PipelineEntity, PipelineRunEntity, PipelineVersionEntity, WebhookDeliveryEntity } from './pipelines/pipeline.entity';
 import { RoleEntity } from './roles/role.entity';
 import { SystemSecretEntity } from './secrets/system-secret.entity';
-import { IdempotencyKeyEntity, TaskEntity, TaskLogEntity, TaskQueueEntity } from './tasks/task.entity';
+import { TaskEntity, TaskLogEntity, TaskQueueEntity } from './tasks/task.entity';
 import { UserEntity } from './users/user.entity';
 import { AuditPendingEntity, EventPendingEntity } from './outbox/pending.entity';
 import { WorkflowAuditReportEntity, WorkflowEntity } from './workflows/workflow.entity';

@@ -4,6 +4,7 @@ import type { Response } from 'express';
 import { CurrentPrincipal, RequirePermission } from '../auth/decorators';
 import { Permission } from '../auth/permissions';
 import type { Principal } from '../auth/principal';
+import { Idempotent, IdempotencyKey } from '../common/idempotency';
 import { UuidParam } from '../common/uuid-param';
 import { abortOnDisconnect } from './abort-on-disconnect';
 import { AcquireLockDto, ListLocksQueryDto, LockDto, LockListDto, RenewLockDto } from './dto/file-lock.dto';
@@ -17,15 +18,17 @@ export class FileLocksController {
 
   @RequirePermission(Permission.LocksWrite)
   @Post()
+  @Idempotent()
   @ApiCreatedResponse({ type: LockDto })
   @ApiConflictResponse({ description: '`lock_conflict`: `details.conflicts` lists the live locks in the way ({lock_id, path, access, holder, expires_at})' })
   @ApiTooManyRequestsResponse({ description: '`too_many_locks`: the holder is at LOCK_MAX_PER_HOLDER live locks' })
   acquire(
     @CurrentPrincipal() principal: Principal,
     @Body() body: AcquireLockDto,
+    @IdempotencyKey() key: string | undefined,
     @Res({ passthrough: true }) res: Response,
   ): Promise<LockDto> {
-    return this.locks.acquire(principal, body, abortOnDisconnect(res));
+    return this.locks.acquire(principal, body, abortOnDisconnect(res), key);
   }
 
   @RequirePermission(Permission.LocksRead)

@@ -13,12 +13,13 @@ import { AuditService } from '../audit/audit.service';
 import { Permission, grants } from '../auth/permissions';
 import { SYSTEM_ACTOR, isAdmin, ownerOf, type AuditActor, type Principal } from '../auth/principal';
 import { DomainError, notFound, validationFailed } from '../common/errors';
+import { IdempotencyService } from '../common/idempotency';
 import { decodeCursor, encodeCursor } from '../common/pagination';
 import type { AppConfig } from '../config/app-config';
 import { InjectConfig } from '../config/config.module';
 import type { AcquireLockDto, ListLocksQueryDto, LockConflictDto, LockDto, LockListDto, RenewLockDto } from './dto/file-lock.dto';
 import type { LockReleaseReason } from './file-lock.entity';
-import { FileLocksRepository, type LockHolder, type LockRow, type ReleasedLockRow } from './file-locks.repository';
+import { FileLocksRepository, type AcquireOutcome, type LockHolder, type LockRow, type ReleasedLockRow } from './file-locks.repository';
 import { LOCK_ACCESS_MODES, mergeDependencies, type LockAccess } from './lock-compatibility';
 import { normalizeLockPath } from './lock-path';
 
@@ -63,6 +64,13 @@ const SWEEP_BATCH = 500;
 /** Advisory-lock key of the expired-locks sweep (see tasks.sweeper.ts SWEEP_LOCKS). */
 const EXPIRED_LOCKS_SWEEP_KEY = 7_316_105;
 
+/** A lock attempt that did not acquire: rolls the attempt back (nothing stored under its Idempotency-Key). */
+class NotAcquired extends Error {
+  constructor(readonly outcome: Exclude<AcquireOutcome, { ok: true }>) {
+    super('lock not acquired');
+  }
+}
+
 @Injectable()
 export class FileLocksService implements OnModuleInit {
   constructor(
@@ -75,6 +83,7 @@ export class FileLocksService implements OnModuleInit {
     private readonly audit: AuditService,
     private readonly sweeps: SweepRegistry,
     private readonly events: EventsService,
+    private readonly idempotency: IdempotencyService,
   ) {}
 
   onModuleInit(): void {
@@ -92,23 +101,38 @@ export class FileLocksService implements OnModuleInit {
    * jittered steps, each attempt its own short transaction, so no connection is held while
    * waiting). `signal` aborts the wait when the client goes away.
    */
-  async acquire(principal: Principal, body: AcquireLockDto, signal?: AbortSignal): Promise<LockDto> {
+  /**
+   * Acquires one lock, waiting up to `wait_seconds` for conflicting locks to go. With an
+   * Idempotency-Key, a repeated request gets the original lock back (only an acquisition is
+   * stored: a conflict or a full holder leaves the key free for the retry).
+   */
+  async acquire(principal: Principal, body: AcquireLockDto, signal?: AbortSignal, idempotencyKey?: string): Promise<LockDto> {
     const path = normalizeLockPath(body.path);
     const ttlSec = this.checkedTtl(body.ttl_seconds ?? this.config.lockDefaultTtlSec);
     const holder = this.holderFor(principal, body.agent_id);
     const deadline = Date.now() + (body.wait_seconds ?? 0) * 1000;
+    const request = { owner: ownerOf(principal), route: 'POST /locks', key: idempotencyKey, body };
     for (;;) {
-      const outcome = await inTransaction(this.dataSource, async (manager) => {
-        if (holder.type === 'agent') await this.assertAgentMayLock(principal, holder.id, manager);
-        if (body.task_id) await this.assertTaskOpen(manager, body.task_id);
-        const result = await this.locks.tryAcquire(manager, holder, body.task_id ?? null, [{ path, access: body.access }], ttlSec, this.config.lockMaxPerHolder);
-        if (result.ok) await this.audit.recordMany(manager, this.acquiredEntries(manager, principal.actor, result.locks));
-        return result;
-      });
+      const outcome = await inTransaction(this.dataSource, (manager) =>
+        this.idempotency.within(manager, request, 201, async () => {
+          if (holder.type === 'agent') await this.assertAgentMayLock(principal, holder.id, manager);
+          if (body.task_id) await this.assertTaskOpen(manager, body.task_id);
+          const result = await this.locks.tryAcquire(manager, holder, body.task_id ?? null, [{ path, access: body.access }], ttlSec, this.config.lockMaxPerHolder);
+          if (!result.ok) throw new NotAcquired(result);
+          await this.audit.recordMany(manager, this.acquiredEntries(manager, principal.actor, result.locks));
+          return toLockDto(result.locks[0]);
+        }),
+      ).then(
+        (acquired) => ({ ok: true as const, ...acquired }),
+        (err: unknown) => {
+          if (err instanceof NotAcquired) return err.outcome;
+          throw err;
+        },
+      );
       if (outcome.ok) {
         // The client left while this attempt ran: nobody will use or release the lock.
-        if (signal?.aborted) await this.releaseAbandoned(outcome.locks[0].id);
-        return toLockDto(outcome.locks[0]);
+        if (signal?.aborted && !outcome.replayed) await this.releaseAbandoned(outcome.body.id);
+        return outcome.body;
       }
       if (outcome.reason === 'cap') {
         const retryAfter = outcome.soonestExpiry ? (outcome.soonestExpiry.getTime() - Date.now()) / 1000 : undefined;
