@@ -1,6 +1,6 @@
 import { FileLocksService } from '../../apps/server/src/file-locks/file-locks.service';
 import { locksConflict, type LockAccess } from '../../apps/server/src/file-locks/lock-compatibility';
-import { fromKey, pathsOverlap } from '../../apps/server/src/file-locks/lock-path';
+import { fromKey, pathsOverlap } from '../../apps/server/src/common/lock-path';
 import { createApiKey, loginAdmin, uniqueName } from '../harness/factories';
 import { findOverlaps, timestampMicros, type Interval } from '../harness/history';
 import { createTestApp, type TestApp } from '../harness/test-app';

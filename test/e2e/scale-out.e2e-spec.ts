@@ -1,7 +1,7 @@
 import { Pool } from 'pg';
 import request from 'supertest';
 import { locksConflict, type LockAccess } from '../../apps/server/src/file-locks/lock-compatibility';
-import { fromKey, pathsOverlap } from '../../apps/server/src/file-locks/lock-path';
+import { fromKey, pathsOverlap } from '../../apps/server/src/common/lock-path';
 import { buildServer, startServerProcess, type ServerProcess } from '../harness/built-server';
 import { createApiKey, loginAdmin, uniqueName, type Session } from '../harness/factories';
 import { checkTaskHistory, findOverlaps, TaskHistory, timestampMicros, type ClaimedTask } from '../harness/history';

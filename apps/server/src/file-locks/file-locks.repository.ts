@@ -5,7 +5,7 @@ import type { DataSource, EntityManager } from 'typeorm';
 import { rows } from '../../../../libs/database/src';
 import type { LockHolderType, LockReleaseReason } from './file-lock.entity';
 import { locksConflict, type LockAccess, type LockScope } from './lock-compatibility';
-import { fromKey, overlapSearch, topSegment, type LockPath } from './lock-path';
+import { fromKey, overlapSearch, topSegment, type LockPath } from '../common/lock-path';
 
 export interface LockHolder {
   type: LockHolderType;

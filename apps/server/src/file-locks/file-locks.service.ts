@@ -21,7 +21,7 @@ import type { AcquireLockDto, ListLocksQueryDto, LockConflictDto, LockDto, LockL
 import type { LockReleaseReason } from './file-lock.entity';
 import { FileLocksRepository, type AcquireOutcome, type LockHolder, type LockRow, type ReleasedLockRow } from './file-locks.repository';
 import { LOCK_ACCESS_MODES, mergeDependencies, type LockAccess } from './lock-compatibility';
-import { normalizeLockPath } from './lock-path';
+import { normalizeLockPath } from '../common/lock-path';
 
 export function toLockDto(row: LockRow): LockDto {
   return {

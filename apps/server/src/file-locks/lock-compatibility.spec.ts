@@ -1,5 +1,5 @@
 import { accessCompatible, locksConflict, mergeDependencies, type LockAccess } from './lock-compatibility';
-import { normalizeLockPath } from './lock-path';
+import { normalizeLockPath } from '../common/lock-path';
 
 const scope = (path: string, access: LockAccess) => ({ path: normalizeLockPath(path), access });
 

@@ -1,26 +1,8 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsIn, IsInt, IsOptional, IsUUID, Max, Min, registerDecorator, type ValidationOptions } from 'class-validator';
+import { IsIn, IsInt, IsOptional, IsUUID, Max, Min } from 'class-validator';
 import { ListQueryDto } from '../../common/list-query.dto';
 import { LOCK_ACCESS_MODES, type LockAccess } from '../lock-compatibility';
-import { lockPathProblem } from '../lock-path';
-
-/**
- * A lock path (see lock-path.ts for the rules): a string of at most 1024 bytes, no NUL or control
- * characters, no `..` segment, naming something. Tasks' `file_dependencies[].path` can use it too.
- */
-export function IsLockPath(options?: ValidationOptions): PropertyDecorator {
-  return (target: object, propertyName: string | symbol) =>
-    registerDecorator({
-      name: 'isLockPath',
-      target: target.constructor,
-      propertyName: propertyName as string,
-      options,
-      validator: {
-        validate: (value: unknown) => lockPathProblem(value) === null,
-        defaultMessage: (args) => lockPathProblem(args?.value) ?? 'path is not valid',
-      },
-    });
-}
+import { IsLockPath } from '../../common/lock-path';
 
 const PATH_DESCRIPTION =
   'Relative to the shared workspace (a leading / is ignored). A trailing / locks a directory and everything under it. ' +

@@ -20,7 +20,7 @@ import {
 } from 'class-validator';
 import { CAPABILITY_PATTERN } from '../../agents/dto/agent.dto';
 import { ListQueryDto } from '../../common/list-query.dto';
-import { IsLockPath } from '../../file-locks/dto/file-lock.dto';
+import { IsLockPath } from '../../common/lock-path';
 
 export const TASK_TYPE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/;
 

@@ -1,4 +1,5 @@
-import { validationFailed } from '../common/errors';
+import { registerDecorator, type ValidationOptions } from 'class-validator';
+import { validationFailed } from './errors';
 
 /**
  * Lock paths are repository-relative names. One file has exactly one key, so two spellings of the
@@ -116,4 +117,22 @@ export function overlapSearch(p: LockPath): { exact: string[]; range: { lo: stri
   for (let i = 1; i < segments.length; i++) exact.push(`${segments.slice(0, i).join('/')}/`);
   exact.push(node, `${node}/`);
   return { exact, range: p.isDirectory ? { lo: `${node}/`, hi: `${node}0` } : null };
+}
+
+/**
+ * A lock path (the rules above): a string of at most 1024 bytes, no NUL or control
+ * characters, no `..` segment, naming something. Tasks' `file_dependencies[].path` can use it too.
+ */
+export function IsLockPath(options?: ValidationOptions): PropertyDecorator {
+  return (target: object, propertyName: string | symbol) =>
+    registerDecorator({
+      name: 'isLockPath',
+      target: target.constructor,
+      propertyName: propertyName as string,
+      options,
+      validator: {
+        validate: (value: unknown) => lockPathProblem(value) === null,
+        defaultMessage: (args) => lockPathProblem(args?.value) ?? 'path is not valid',
+      },
+    });
 }
