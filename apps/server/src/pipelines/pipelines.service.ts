@@ -331,7 +331,7 @@ export class PipelinesService implements OnModuleInit {
     const dependents = run.stages.filter((s) => s.depends_on.includes(stage.index)).map((s) => s.task_id);
     if (task.status === 'completed') {
       // Dependents are still pending (they wait for this task), so nobody can have claimed them.
-      await this.pipelines.passResult(manager, dependents, stage.name, task.result);
+      await this.tasks.passStageResult(manager, dependents, stage.name, task.result);
       await this.finishIfDone(manager, run);
       return;
     }
@@ -341,8 +341,8 @@ export class PipelinesService implements OnModuleInit {
       // whose remaining dependencies are all complete.
       const stages = run.stages.map((s) => (s.index === stage.index ? { ...s, skipped: true } : s));
       const updated = await this.pipelines.updateRun(manager, run.id, { stages });
-      await this.pipelines.detachDependency(manager, dependents, task.id);
-      const promoted = await this.pipelines.promoteRunnable(manager, dependents);
+      await this.tasks.detachDependency(manager, dependents, task.id);
+      const promoted = await this.tasks.promoteRunnable(manager, dependents);
       for (const t of promoted) await this.hooks.taskChanged(manager, t);
       if (promoted.length) await PgListener.notify(manager, 'am_tasks_ready');
       await this.audit.record(manager, {
@@ -380,16 +380,10 @@ export class PipelinesService implements OnModuleInit {
     await this.notify(manager, run.id);
   }
 
+  /** Cancels the run's unfinished tasks, dependents first. */
   private async cancelOpenTasks(manager: EntityManager, runId: string, actor: AuditActor, reason: string, audits: AuditEntry[]): Promise<number> {
-    let n = 0;
-    for (const t of dependentsFirst(await this.pipelines.lockOpenRunTasks(manager, runId))) {
-      const row = await this.pipelines.cancelTask(manager, t.id, { code: 'cancelled', message: reason });
-      if (!row) continue;
-      n++;
-      audits.push({ actor, action: 'task.cancel', resourceType: 'task', resourceId: row.id, details: { status_before: t.status, run_id: runId } });
-      await this.tasks.afterAttemptEnded(manager, row, audits);
-    }
-    return n;
+    const open = dependentsFirst(await this.pipelines.lockOpenRunTasks(manager, runId));
+    return this.tasks.cancelOpen(manager, open, actor, reason, audits, { run_id: runId });
   }
 
   /** The run as GET returns it; when it has a webhook, a signed delivery of exactly that body is queued. */

@@ -169,7 +169,8 @@ export class WorkflowsService implements OnModuleInit {
       }
       const wf = await this.workflows.update(manager, id, { status: 'cancelled', auditTaskId: null });
       const audits: AuditEntry[] = [];
-      const cancelled = await this.cancelTasks(manager, await this.workflows.lockOpenTasks(manager, id), principal.actor, 'Its workflow was cancelled', audits);
+      const open = dependentsFirst(await this.workflows.lockOpenTasks(manager, id));
+      const cancelled = await this.tasks.cancelOpen(manager, open, principal.actor, 'Its workflow was cancelled', audits, { workflow_id: id });
       audits.push({
         actor: principal.actor,
         action: 'workflow.cancel',
@@ -324,7 +325,7 @@ export class WorkflowsService implements OnModuleInit {
       if (!redo.has(node.key)) continue;
       const waits = node.depends_on.some((d) => redo.has(d));
       const task = graph.find((t) => t.key === node.key)!;
-      const row = await this.workflows.resetForRework(manager, task.id, waits ? 'pending' : 'ready', notes.has(node.key) ? (notes.get(node.key) ?? null) : null);
+      const row = await this.tasks.resetForRework(manager, task.id, waits ? 'pending' : 'ready', notes.has(node.key) ? (notes.get(node.key) ?? null) : null);
       await this.hooks.taskChanged(manager, row);
     }
     await PgListener.notify(manager, 'am_tasks_ready');
@@ -355,7 +356,7 @@ export class WorkflowsService implements OnModuleInit {
       // The planner reported success, but its plan is unusable: count the attempt as failed so a
       // retry (while attempts remain) can produce a better plan.
       const retry = task.attempt < task.max_attempts;
-      const row = await this.workflows.rejectPlan(manager, task.id, { code: 'invalid_plan', message: problem.message, details: problem.details }, retry);
+      const row = await this.tasks.rejectCompletion(manager, task.id, { code: 'invalid_plan', message: problem.message, details: problem.details }, retry);
       await this.audit.record(manager, {
         actor: SYSTEM_ACTOR,
         action: 'workflow.plan_rejected',
@@ -387,22 +388,10 @@ export class WorkflowsService implements OnModuleInit {
     const open = (await this.workflows.lockOpenTasks(manager, wf.id)).filter((t) => t.status !== 'running');
     const downstream = cause ? downstreamOf(open.map((t) => ({ key: t.id, depends_on: t.depends_on })), [cause.id]) : new Set<string>();
     const audits: AuditEntry[] = [];
-    await this.cancelTasks(manager, open.filter((t) => !downstream.has(t.id)), SYSTEM_ACTOR, `Its workflow failed: ${error.message}`, audits);
+    const cancellable = dependentsFirst(open.filter((t) => !downstream.has(t.id)));
+    await this.tasks.cancelOpen(manager, cancellable, SYSTEM_ACTOR, `Its workflow failed: ${error.message}`, audits, { workflow_id: wf.id });
     audits.push({ actor: SYSTEM_ACTOR, action: 'workflow.fail', resourceType: 'workflow', resourceId: wf.id, details: { code: error.code, message: error.message } });
     await this.audit.recordMany(manager, audits);
-  }
-
-  private async cancelTasks(manager: EntityManager, open: TaskRow[], actor: AuditActor, reason: string, audits: AuditEntry[]): Promise<number> {
-    let n = 0;
-    // Dependents before what they depend on (which would otherwise fail them with dependency_failed).
-    for (const t of dependentsFirst(open)) {
-      const row = await this.workflows.cancelTask(manager, t.id, { code: 'cancelled', message: reason });
-      if (!row) continue; // already ended by a cascade from an earlier one
-      n++;
-      audits.push({ actor, action: 'task.cancel', resourceType: 'task', resourceId: row.id, details: { status_before: t.status, workflow_id: row.workflow_id } });
-      await this.tasks.afterAttemptEnded(manager, row, audits);
-    }
-    return n;
   }
 
   /** Inserts a validated graph in topological order: roots ready, the rest pending. */
