@@ -22,3 +22,11 @@ export class AgentLifecycle {
     for (const { hook } of this.hooks) await hook(manager, agentId, reason);
   }
 }
+
+/** What a heartbeat needs from the tasks module, which provides it (globally) as AGENT_TASK_LEASES. */
+export interface AgentTaskLeases {
+  /** Extends the live leases of the agent's running tasks, in the caller's transaction; returns how many. */
+  extendLeases(manager: EntityManager, agentId: string, leaseSec: number): Promise<number>;
+}
+
+export const AGENT_TASK_LEASES = Symbol('AGENT_TASK_LEASES');

@@ -163,18 +163,6 @@ export class AgentsRepository {
     );
   }
 
-  /** Extends every live lease the agent holds (never revives one that already lapsed). */
-  async extendLeases(manager: EntityManager, agentId: string, leaseSec: number): Promise<number> {
-    const extended = await rows<{ id: string }>(
-      manager,
-      `UPDATE tasks SET lease_expires_at = clock_timestamp() + make_interval(secs => $2), updated_at = clock_timestamp()
-        WHERE assigned_agent = $1 AND status = 'running' AND lease_expires_at > clock_timestamp()
-        RETURNING id`,
-      [agentId, leaseSec],
-    );
-    return extended.length;
-  }
-
   async serverTime(): Promise<Date> {
     const rows = await this.dataSource.query<{ now: Date }[]>('SELECT clock_timestamp() AS now');
     return rows[0].now;

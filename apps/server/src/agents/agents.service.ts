@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
 import { inTransaction } from '../../../../libs/database/src';
@@ -10,7 +10,7 @@ import type { AppConfig } from '../config/app-config';
 import { InjectConfig } from '../config/config.module';
 import { EventsService } from '../events/events.service';
 import type { AgentStatus } from './agent.entity';
-import { AgentLifecycle } from './agent-lifecycle';
+import { AGENT_TASK_LEASES, AgentLifecycle, type AgentTaskLeases } from './agent-lifecycle';
 import { AgentsRepository, type AgentRow } from './agents.repository';
 import type {
   AgentDto,
@@ -49,6 +49,7 @@ export class AgentsService {
     private readonly lifecycle: AgentLifecycle,
     private readonly audit: AuditService,
     private readonly events: EventsService,
+    @Inject(AGENT_TASK_LEASES) private readonly taskLeases: AgentTaskLeases,
   ) {}
 
   private emitUpdate(manager: EntityManager, agent: { id: string; owner: string; status: string; current_load: number }): void {
@@ -118,7 +119,7 @@ export class AgentsService {
       if (agent.status === 'disabled') throw new DomainError('illegal_transition', 'This agent is disabled');
       const after = await this.agents.heartbeat(manager, id, body.current_load, body.status);
       if (after.status !== agent.status || after.current_load !== agent.current_load) this.emitUpdate(manager, { ...agent, ...after });
-      const extended = await this.agents.extendLeases(manager, id, this.config.taskLeaseSec);
+      const extended = await this.taskLeases.extendLeases(manager, id, this.config.taskLeaseSec);
       return {
         server_time: after.now.toISOString(),
         heartbeat_interval_sec: this.config.agentHeartbeatIntervalSec,

@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { AuthModule } from '../auth/auth.module';
 import { TasksModule } from '../tasks/tasks.module';
+import { PipelineRunEngine } from './pipeline-run-engine';
 import { PipelineRunsController, PipelinesController } from './pipelines.controller';
 import { PipelinesRepository } from './pipelines.repository';
 import { PipelinesService } from './pipelines.service';
@@ -10,7 +11,7 @@ import { WebhooksService } from './webhooks.service';
 @Module({
   imports: [AuthModule, TasksModule],
   controllers: [PipelinesController, PipelineRunsController],
-  providers: [PipelinesService, PipelinesRepository, WebhooksService, WebhookSender],
+  providers: [PipelinesService, PipelineRunEngine, PipelinesRepository, WebhooksService, WebhookSender],
   exports: [WebhooksService, WebhookSender],
 })
 export class PipelinesModule {}

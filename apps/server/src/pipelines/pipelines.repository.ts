@@ -197,49 +197,4 @@ export class PipelinesRepository {
       [runId],
     );
   }
-
-  /** Hands a finished stage's result to the stages that depend on it: payload.stage_results.<name>. */
-  async passResult(manager: EntityManager, taskIds: string[], stageName: string, result: unknown): Promise<void> {
-    if (!taskIds.length) return;
-    await manager.query(
-      `UPDATE tasks SET payload = jsonb_set(CASE WHEN payload ? 'stage_results' THEN payload ELSE payload || '{"stage_results": {}}'::jsonb END,
-                                            ARRAY['stage_results', $2::text], $3::jsonb, true),
-              updated_at = clock_timestamp()
-        WHERE id = ANY($1::uuid[])`,
-      [taskIds, stageName, JSON.stringify(result ?? null)],
-    );
-  }
-
-  /** A skipped stage stops being a dependency of its dependents (so they are not failed with it). */
-  async detachDependency(manager: EntityManager, taskIds: string[], dependencyId: string): Promise<void> {
-    if (!taskIds.length) return;
-    await manager.query(
-      'UPDATE tasks SET depends_on = array_remove(depends_on, $2::uuid), updated_at = clock_timestamp() WHERE id = ANY($1::uuid[])',
-      [taskIds, dependencyId],
-    );
-  }
-
-  /** Pending tasks among `taskIds` whose dependencies are all completed → ready. */
-  async promoteRunnable(manager: EntityManager, taskIds: string[]): Promise<TaskRow[]> {
-    if (!taskIds.length) return [];
-    return rows<TaskRow>(
-      manager,
-      `UPDATE tasks p SET status = 'ready', updated_at = clock_timestamp()
-        WHERE p.id = ANY($1::uuid[]) AND p.status = 'pending' AND (p.run_at IS NULL OR p.run_at <= clock_timestamp())
-          AND NOT EXISTS (SELECT 1 FROM tasks d WHERE d.id = ANY(p.depends_on) AND d.status <> 'completed')
-        RETURNING *`,
-      [taskIds],
-    );
-  }
-
-  async cancelTask(manager: EntityManager, id: string, error: unknown): Promise<TaskRow | undefined> {
-    const r = await rows<TaskRow>(
-      manager,
-      `UPDATE tasks SET status = 'cancelled', error = $2::jsonb, lease_expires_at = NULL, next_attempt_at = NULL,
-              completed_at = clock_timestamp(), updated_at = clock_timestamp()
-        WHERE id = $1 AND status IN ('pending', 'ready', 'retrying', 'running') RETURNING *`,
-      [id, JSON.stringify(error)],
-    );
-    return r[0];
-  }
 }

@@ -1,20 +1,17 @@
-import { Injectable, type OnModuleInit } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { createHash } from 'node:crypto';
 import type { DataSource, EntityManager } from 'typeorm';
 import { inTransaction } from '../../../../libs/database/src';
 import { canonicalJson } from '../common/canonical-json';
 import { AuditService, type AuditEntry } from '../audit/audit.service';
-import { ownerOf, SYSTEM_ACTOR, type AuditActor, type Principal } from '../auth/principal';
+import { ownerOf, type AuditActor, type Principal } from '../auth/principal';
 import { DomainError, notFound } from '../common/errors';
 import { decodeCursor, page } from '../common/pagination';
 import type { AppConfig } from '../config/app-config';
 import { InjectConfig } from '../config/config.module';
 import { EventsService } from '../events/events.service';
-import { PgListener } from '../notifications/pg-listener.service';
 import { IdempotencyRepository } from '../tasks/idempotency.repository';
-import { TaskHooks } from '../tasks/task-hooks';
-import type { TaskRow } from '../tasks/tasks.repository';
 import { TasksService } from '../tasks/tasks.service';
 import { dependentsFirst, validateDag } from '../workflows/dag';
 import { graphError } from '../workflows/workflows.service';
@@ -36,7 +33,6 @@ import { PipelinesRepository, type DependencySpec, type PipelineRow, type RunRow
 import { WebhooksService } from './webhooks.service';
 import { iso } from '../common/iso';
 
-const TERMINAL_TASK = new Set(['completed', 'failed', 'cancelled']);
 
 /** Normalises a definition (defaults: the standard six stages, a chain) and validates it as a DAG; returns it with a topological order. */
 export function normaliseDefinition(
@@ -67,26 +63,22 @@ export function normaliseDefinition(
 }
 
 /**
- * Pipeline definitions (versioned), runs (one stage task per stage, tasks.run_id), and the run's
- * state machine, driven by a task hook inside every task-changing transaction.
+ * Pipeline definitions (versioned) and runs (one stage task per stage, tasks.run_id): created,
+ * read and cancelled here; PipelineRunEngine runs a run's state machine on its tasks' changes.
  */
 @Injectable()
-export class PipelinesService implements OnModuleInit {
+export class PipelinesService {
   constructor(
     @InjectConfig() private readonly config: AppConfig,
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly pipelines: PipelinesRepository,
     private readonly tasks: TasksService,
-    private readonly hooks: TaskHooks,
     private readonly idempotency: IdempotencyRepository,
     private readonly webhooks: WebhooksService,
     private readonly audit: AuditService,
     private readonly events: EventsService,
   ) {}
 
-  onModuleInit(): void {
-    this.hooks.onChanged((manager, task) => this.onTaskChanged(manager, task));
-  }
 
   /** Idempotency-Key handling shared by the create endpoints. */
   private async idempotent<T>(
@@ -299,18 +291,8 @@ export class PipelinesService implements OnModuleInit {
     });
   }
 
-  // --- the run state machine (task hook) -------------------------------------------------------
-
-  private async onTaskChanged(manager: EntityManager, task: TaskRow): Promise<void> {
-    if (!task.run_id) return;
-    // A progress report (running, progress > 0) changes nothing a run shows.
-    if (task.status === 'running' && task.progress > 0) return;
-    if (TERMINAL_TASK.has(task.status)) await this.advance(manager, task);
-    const run = await this.pipelines.findRun(task.run_id, manager);
-    if (run && run.stages.length) this.emitProgress(manager, (await this.toRunDtos([run], manager))[0]);
-  }
-
-  private emitProgress(manager: EntityManager, run: RunDto): void {
+  /** Tells subscribers (after commit) how far the run has come. */
+  emitProgress(manager: EntityManager, run: RunDto): void {
     this.events.emit(manager, {
       type: 'pipeline_progress',
       pipeline_id: run.pipeline_id,
@@ -323,77 +305,14 @@ export class PipelinesService implements OnModuleInit {
     });
   }
 
-  private async advance(manager: EntityManager, task: TaskRow): Promise<void> {
-    const run = await this.pipelines.lockRun(manager, task.run_id!);
-    if (!run || run.status !== 'running') return;
-    const stage = run.stages.find((s) => s.task_id === task.id);
-    if (!stage || stage.skipped) return;
-    const dependents = run.stages.filter((s) => s.depends_on.includes(stage.index)).map((s) => s.task_id);
-    if (task.status === 'completed') {
-      // Dependents are still pending (they wait for this task), so nobody can have claimed them.
-      await this.pipelines.passResult(manager, dependents, stage.name, task.result);
-      await this.finishIfDone(manager, run);
-      return;
-    }
-    if (!stage.required) {
-      // Optional: skipped. Detach it from its dependents before the tasks module looks for
-      // dependents to fail (this hook runs first, in the same transaction), then promote those
-      // whose remaining dependencies are all complete.
-      const stages = run.stages.map((s) => (s.index === stage.index ? { ...s, skipped: true } : s));
-      const updated = await this.pipelines.updateRun(manager, run.id, { stages });
-      await this.pipelines.detachDependency(manager, dependents, task.id);
-      const promoted = await this.pipelines.promoteRunnable(manager, dependents);
-      for (const t of promoted) await this.hooks.taskChanged(manager, t);
-      if (promoted.length) await PgListener.notify(manager, 'am_tasks_ready');
-      await this.audit.record(manager, {
-        actor: SYSTEM_ACTOR,
-        action: 'pipeline_run.stage_skipped',
-        resourceType: 'pipeline_run',
-        resourceId: run.id,
-        details: { stage: stage.name, index: stage.index, task_id: task.id, task_status: task.status },
-      });
-      await this.finishIfDone(manager, updated);
-      return;
-    }
-    await this.pipelines.updateRun(manager, run.id, {
-      status: 'failed',
-      error: {
-        code: task.status === 'failed' ? 'stage_failed' : 'stage_cancelled',
-        message: `Stage ${stage.name} ${task.status === 'failed' ? 'failed' : 'was cancelled'}`,
-        details: { stage: stage.name, index: stage.index, task_id: task.id, error: task.error },
-      },
-    });
-    const audits: AuditEntry[] = [];
-    await this.cancelOpenTasks(manager, run.id, SYSTEM_ACTOR, `Its pipeline run failed at stage ${stage.name}`, audits);
-    audits.push({ actor: SYSTEM_ACTOR, action: 'pipeline_run.fail', resourceType: 'pipeline_run', resourceId: run.id, details: { stage: stage.name } });
-    await this.audit.recordMany(manager, audits);
-    await this.notify(manager, run.id);
-  }
-
-  private async finishIfDone(manager: EntityManager, run: RunRow): Promise<void> {
-    const tasks = new Map((await this.pipelines.runTasks([run.id], manager)).map((t) => [t.id, t]));
-    if (!run.stages.every((s) => s.skipped || tasks.get(s.task_id)?.status === 'completed')) return;
-    const finals = run.stages.filter((s) => !s.skipped && !run.stages.some((o) => o.depends_on.includes(s.index)));
-    const output = Object.fromEntries(finals.map((s) => [s.name, tasks.get(s.task_id)!.result]));
-    await this.pipelines.updateRun(manager, run.id, { status: 'completed', outputData: output });
-    await this.audit.record(manager, { actor: SYSTEM_ACTOR, action: 'pipeline_run.complete', resourceType: 'pipeline_run', resourceId: run.id });
-    await this.notify(manager, run.id);
-  }
-
-  private async cancelOpenTasks(manager: EntityManager, runId: string, actor: AuditActor, reason: string, audits: AuditEntry[]): Promise<number> {
-    let n = 0;
-    for (const t of dependentsFirst(await this.pipelines.lockOpenRunTasks(manager, runId))) {
-      const row = await this.pipelines.cancelTask(manager, t.id, { code: 'cancelled', message: reason });
-      if (!row) continue;
-      n++;
-      audits.push({ actor, action: 'task.cancel', resourceType: 'task', resourceId: row.id, details: { status_before: t.status, run_id: runId } });
-      await this.tasks.afterAttemptEnded(manager, row, audits);
-    }
-    return n;
+  /** Cancels the run's unfinished tasks, dependents first. */
+  async cancelOpenTasks(manager: EntityManager, runId: string, actor: AuditActor, reason: string, audits: AuditEntry[]): Promise<number> {
+    const open = dependentsFirst(await this.pipelines.lockOpenRunTasks(manager, runId));
+    return this.tasks.cancelOpen(manager, open, actor, reason, audits, { run_id: runId });
   }
 
   /** The run as GET returns it; when it has a webhook, a signed delivery of exactly that body is queued. */
-  private async notify(manager: EntityManager, runId: string): Promise<RunDto> {
+  async notify(manager: EntityManager, runId: string): Promise<RunDto> {
     const run = (await this.pipelines.findRun(runId, manager))!;
     const dto = (await this.toRunDtos([run], manager))[0];
     if (run.notification?.webhook) {
@@ -402,7 +321,8 @@ export class PipelinesService implements OnModuleInit {
     return dto;
   }
 
-  private async toRunDtos(runs: RunRow[], manager?: EntityManager): Promise<RunDto[]> {
+  /** The runs as the API shows them, each stage with its task's state. */
+  async toRunDtos(runs: RunRow[], manager?: EntityManager): Promise<RunDto[]> {
     if (!runs.length) return [];
     const tasks = new Map((await this.pipelines.runTasks(runs.map((r) => r.id), manager)).map((t) => [t.id, t]));
     return runs.map((run) => {

@@ -1,6 +1,8 @@
-import { Module } from '@nestjs/common';
+import { Global, Module } from '@nestjs/common';
+import { AGENT_TASK_LEASES } from '../agents/agent-lifecycle';
 import { AgentsModule } from '../agents/agents.module';
 import { AuthModule } from '../auth/auth.module';
+import { AgentTaskLeasesAdapter } from './agent-task-leases.adapter';
 import { ClaimTasksUseCase } from './claim-tasks.use-case';
 import { IdempotencyRepository } from './idempotency.repository';
 import { TaskHooks } from './task-hooks';
@@ -9,10 +11,24 @@ import { TasksRepository } from './tasks.repository';
 import { TasksService } from './tasks.service';
 import { TasksSweeper } from './tasks.sweeper';
 
+/**
+ * Global so the agents module finds AGENT_TASK_LEASES without importing this module (which
+ * imports it): agents know the interface, not the implementation.
+ */
+@Global()
 @Module({
   imports: [AuthModule, AgentsModule],
   controllers: [TasksController],
-  providers: [TasksService, TasksRepository, IdempotencyRepository, ClaimTasksUseCase, TaskHooks, TasksSweeper],
-  exports: [TasksService, TasksRepository, IdempotencyRepository, TaskHooks, TasksSweeper, ClaimTasksUseCase],
+  providers: [
+    TasksService,
+    TasksRepository,
+    IdempotencyRepository,
+    ClaimTasksUseCase,
+    TaskHooks,
+    TasksSweeper,
+    AgentTaskLeasesAdapter,
+    { provide: AGENT_TASK_LEASES, useExisting: AgentTaskLeasesAdapter },
+  ],
+  exports: [TasksService, TasksRepository, IdempotencyRepository, TaskHooks, TasksSweeper, ClaimTasksUseCase, AGENT_TASK_LEASES],
 })
 export class TasksModule {}

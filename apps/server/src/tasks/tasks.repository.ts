@@ -93,6 +93,13 @@ const ACTING_AGENT = `EXISTS (SELECT 1 FROM agents a WHERE a.id = $2 AND ($4::te
 /** Whether the updated task `t` still holds live file locks (read only: file-locks owns that table). */
 const HOLDS_LOCKS = `EXISTS (SELECT 1 FROM file_locks l WHERE l.task_id = t.id AND l.released_at IS NULL) AS holds_locks`;
 
+/** Not finished yet: what a cancel can still end. */
+const OPEN = `('pending', 'ready', 'retrying', 'running')`;
+
+/** Pending task `p` may run now: its run_at has come and every task it depends on completed. */
+const RUNNABLE = `p.status = 'pending' AND (p.run_at IS NULL OR p.run_at <= clock_timestamp())
+  AND NOT EXISTS (SELECT 1 FROM tasks d WHERE d.id = ANY(p.depends_on) AND d.status <> 'completed')`;
+
 /** A task after an agent's report, with what the report must also touch. */
 export type ReportedTask = TaskRow & { holds_locks: boolean; has_waiting_dependents: boolean };
 
@@ -410,6 +417,21 @@ export class TasksRepository {
     return r[0];
   }
 
+  /**
+   * Cancels a task unless it already finished, whoever holds it (its workflow or run ended):
+   * undefined when it had (a cascade from an earlier cancel may have ended it).
+   */
+  async cancelOpen(manager: EntityManager, id: string, error: unknown): Promise<TaskRow | undefined> {
+    const r = await rows<TaskRow>(
+      manager,
+      `UPDATE tasks SET status = 'cancelled', error = $2::jsonb, lease_expires_at = NULL, next_attempt_at = NULL,
+              completed_at = clock_timestamp(), updated_at = clock_timestamp()
+        WHERE id = $1 AND status IN ${OPEN} RETURNING *`,
+      [id, JSON.stringify(error)],
+    );
+    return r[0];
+  }
+
   /** Ends a task whatever its holder (cancel, lapsed lease, timeout, failed dependency). */
   async setTerminal(manager: EntityManager, id: string, status: 'failed' | 'cancelled', error: unknown): Promise<TaskRow> {
     const r = await rows<TaskRow>(
@@ -451,6 +473,75 @@ export class TasksRepository {
       [id, status],
     );
     return r[0];
+  }
+
+  /**
+   * Rework: a completed task goes back to `ready` (or `pending` while something it depends on is
+   * redone), its result cleared, a fresh retry budget, and the auditor's note in its payload.
+   */
+  async resetForRework(manager: EntityManager, id: string, status: 'ready' | 'pending', note: string | null): Promise<TaskRow> {
+    const r = await rows<TaskRow>(
+      manager,
+      `UPDATE tasks SET status = $2, result = NULL, error = NULL, ra_history = NULL, execution_time = NULL, progress = 0,
+              assigned_agent = NULL, lease_expires_at = NULL, next_attempt_at = NULL, completed_at = NULL,
+              max_attempts = attempt + retry_count + 1,
+              payload = CASE WHEN $3::text IS NULL THEN payload
+                             WHEN jsonb_typeof(payload) = 'object' THEN payload || jsonb_build_object('rework_note', $3::text)
+                             ELSE jsonb_build_object('input', payload, 'rework_note', $3::text) END,
+              updated_at = clock_timestamp()
+        WHERE id = $1 RETURNING *`,
+      [id, status, note],
+    );
+    return r[0];
+  }
+
+  /**
+   * A completion its consumer refused (a planner's unusable plan) becomes a failed attempt:
+   * `retrying` (due at once) while `retry`, else `failed`; its result is cleared.
+   */
+  async rejectCompletion(manager: EntityManager, id: string, error: unknown, retry: boolean): Promise<TaskRow> {
+    const r = await rows<TaskRow>(
+      manager,
+      `UPDATE tasks SET status = CASE WHEN $3 THEN 'retrying' ELSE 'failed' END, error = $2::jsonb, result = NULL, progress = 0,
+              next_attempt_at = CASE WHEN $3 THEN clock_timestamp() ELSE NULL END,
+              completed_at = CASE WHEN $3 THEN NULL ELSE completed_at END, updated_at = clock_timestamp()
+        WHERE id = $1 RETURNING *`,
+      [id, JSON.stringify(error), retry],
+    );
+    return r[0];
+  }
+
+  /** Hands a finished stage's result to the tasks that wait for it: payload.stage_results.<stageName>. */
+  async passStageResult(manager: EntityManager, taskIds: string[], stageName: string, result: unknown): Promise<void> {
+    if (!taskIds.length) return;
+    await manager.query(
+      `UPDATE tasks SET payload = jsonb_set(CASE WHEN payload ? 'stage_results' THEN payload ELSE payload || '{"stage_results": {}}'::jsonb END,
+                                            ARRAY['stage_results', $2::text], $3::jsonb, true),
+              updated_at = clock_timestamp()
+        WHERE id = ANY($1::uuid[])`,
+      [taskIds, stageName, JSON.stringify(result ?? null)],
+    );
+  }
+
+  /** `dependencyId` stops being a dependency of `taskIds` (so they are not failed with it). */
+  async detachDependency(manager: EntityManager, taskIds: string[], dependencyId: string): Promise<void> {
+    if (!taskIds.length) return;
+    await manager.query(
+      'UPDATE tasks SET depends_on = array_remove(depends_on, $2::uuid), updated_at = clock_timestamp() WHERE id = ANY($1::uuid[])',
+      [taskIds, dependencyId],
+    );
+  }
+
+  /** Extends every live lease the agent holds (never revives one that already lapsed); returns how many. */
+  async extendLeases(manager: EntityManager, agentId: string, leaseSec: number): Promise<number> {
+    const extended = await rows<{ id: string }>(
+      manager,
+      `UPDATE tasks SET lease_expires_at = clock_timestamp() + make_interval(secs => $2), updated_at = clock_timestamp()
+        WHERE assigned_agent = $1 AND status = 'running' AND lease_expires_at > clock_timestamp()
+        RETURNING id`,
+      [agentId, leaseSec],
+    );
+    return extended.length;
   }
 
   /** Puts an agent's running tasks straight back to ready (a clean deregistration is not a failure). */
@@ -511,13 +602,21 @@ export class TasksRepository {
       `UPDATE tasks SET status = 'ready', updated_at = clock_timestamp()
         WHERE id IN (
           SELECT p.id FROM tasks p
-           WHERE p.status = 'pending'
+           WHERE ${RUNNABLE}
              AND ($2::uuid IS NULL OR (p.depends_on @> ARRAY[$2::uuid] AND p.depends_on <> '{}'))
-             AND (p.run_at IS NULL OR p.run_at <= clock_timestamp())
-             AND NOT EXISTS (SELECT 1 FROM tasks d WHERE d.id = ANY(p.depends_on) AND d.status <> 'completed')
            ORDER BY p.created_at LIMIT $1 FOR UPDATE SKIP LOCKED)
         RETURNING *`,
       [limit, onlyDependentsOf ?? null],
+    );
+  }
+
+  /** Those of `taskIds` that are pending and may run now → ready (after a stage was detached from them). */
+  async promoteRunnable(manager: EntityManager, taskIds: string[]): Promise<TaskRow[]> {
+    if (!taskIds.length) return [];
+    return rows<TaskRow>(
+      manager,
+      `UPDATE tasks p SET status = 'ready', updated_at = clock_timestamp() WHERE p.id = ANY($1::uuid[]) AND ${RUNNABLE} RETURNING *`,
+      [taskIds],
     );
   }
 

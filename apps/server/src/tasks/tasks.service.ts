@@ -319,6 +319,52 @@ export class TasksService implements OnModuleInit {
   }
 
   /**
+   * Cancels those of `open` that have not finished meanwhile, in the order given (dependents
+   * first, so none is failed with dependency_failed by an earlier one), because their workflow or
+   * run ended; `link` names it in each task.cancel audit row. Returns how many it cancelled.
+   */
+  async cancelOpen(
+    manager: EntityManager,
+    open: TaskRow[],
+    actor: AuditActor,
+    reason: string,
+    audits: AuditEntry[],
+    link: { workflow_id: string } | { run_id: string },
+  ): Promise<number> {
+    let n = 0;
+    for (const t of open) {
+      const row = await this.tasks.cancelOpen(manager, t.id, { code: 'cancelled', message: reason });
+      if (!row) continue; // already ended by a cascade from an earlier one
+      n++;
+      audits.push({ actor, action: 'task.cancel', resourceType: 'task', resourceId: row.id, details: { status_before: t.status, ...link } });
+      await this.afterAttemptEnded(manager, row, audits);
+    }
+    return n;
+  }
+
+  // Statements workflows and pipelines run on their tasks, in their transaction (see TasksRepository).
+
+  async resetForRework(manager: EntityManager, id: string, status: 'ready' | 'pending', note: string | null): Promise<TaskRow> {
+    return this.tasks.resetForRework(manager, id, status, note);
+  }
+
+  async rejectCompletion(manager: EntityManager, id: string, error: unknown, retry: boolean): Promise<TaskRow> {
+    return this.tasks.rejectCompletion(manager, id, error, retry);
+  }
+
+  async passStageResult(manager: EntityManager, taskIds: string[], stageName: string, result: unknown): Promise<void> {
+    await this.tasks.passStageResult(manager, taskIds, stageName, result);
+  }
+
+  async detachDependency(manager: EntityManager, taskIds: string[], dependencyId: string): Promise<void> {
+    await this.tasks.detachDependency(manager, taskIds, dependencyId);
+  }
+
+  async promoteRunnable(manager: EntityManager, taskIds: string[]): Promise<TaskRow[]> {
+    return this.tasks.promoteRunnable(manager, taskIds);
+  }
+
+  /**
    * Why a one-statement report matched nothing: the agent is not one the caller may act as (404),
    * the task is unknown (404), or the caller's claim is stale (409).
    */

@@ -128,54 +128,6 @@ export class WorkflowsRepository {
     );
   }
 
-  /** Ends a task as cancelled (whoever holds it); the caller runs the tasks module's after-attempt work. */
-  async cancelTask(manager: EntityManager, id: string, error: unknown): Promise<TaskRow | undefined> {
-    const r = await rows<TaskRow>(
-      manager,
-      `UPDATE tasks SET status = 'cancelled', error = $2::jsonb, lease_expires_at = NULL, next_attempt_at = NULL,
-              completed_at = clock_timestamp(), updated_at = clock_timestamp()
-        WHERE id = $1 AND status IN ${OPEN} RETURNING *`,
-      [id, JSON.stringify(error)],
-    );
-    return r[0];
-  }
-
-  /**
-   * Rework: a completed task goes back to `ready` (or `pending` while something it depends on is
-   * redone), its result cleared, a fresh retry budget, and the auditor's note in its payload.
-   */
-  async resetForRework(manager: EntityManager, id: string, status: 'ready' | 'pending', note: string | null): Promise<TaskRow> {
-    const r = await rows<TaskRow>(
-      manager,
-      `UPDATE tasks SET status = $2, result = NULL, error = NULL, ra_history = NULL, execution_time = NULL, progress = 0,
-              assigned_agent = NULL, lease_expires_at = NULL, next_attempt_at = NULL, completed_at = NULL,
-              max_attempts = attempt + retry_count + 1,
-              payload = CASE WHEN $3::text IS NULL THEN payload
-                             WHEN jsonb_typeof(payload) = 'object' THEN payload || jsonb_build_object('rework_note', $3::text)
-                             ELSE jsonb_build_object('input', payload, 'rework_note', $3::text) END,
-              updated_at = clock_timestamp()
-        WHERE id = $1 RETURNING *`,
-      [id, status, note],
-    );
-    return r[0];
-  }
-
-  /**
-   * A planner whose plan was rejected: its completion is turned into a failed attempt, `retrying`
-   * (due at once) while attempts remain, else `failed`.
-   */
-  async rejectPlan(manager: EntityManager, id: string, error: unknown, retry: boolean): Promise<TaskRow> {
-    const r = await rows<TaskRow>(
-      manager,
-      `UPDATE tasks SET status = CASE WHEN $3 THEN 'retrying' ELSE 'failed' END, error = $2::jsonb, result = NULL, progress = 0,
-              next_attempt_at = CASE WHEN $3 THEN clock_timestamp() ELSE NULL END,
-              completed_at = CASE WHEN $3 THEN NULL ELSE completed_at END, updated_at = clock_timestamp()
-        WHERE id = $1 RETURNING *`,
-      [id, JSON.stringify(error), retry],
-    );
-    return r[0];
-  }
-
   async insertReport(
     manager: EntityManager,
     r: { workflowId: string; taskId: string; cycle: number; isSuccessful: boolean; feedback: string | null; suggestions: unknown; confidence: number | null },
