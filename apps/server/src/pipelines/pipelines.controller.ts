@@ -1,11 +1,11 @@
-import { Body, Controller, Delete, Get, Headers, HttpCode, Patch, Post, Query, Res } from '@nestjs/common';
-import { ApiAcceptedResponse, ApiBearerAuth, ApiCreatedResponse, ApiHeader, ApiNoContentResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { Body, Controller, Delete, Get, HttpCode, Patch, Post, Query, Res } from '@nestjs/common';
+import { ApiAcceptedResponse, ApiBearerAuth, ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { CurrentPrincipal, RequirePermission } from '../auth/decorators';
 import { Permission } from '../auth/permissions';
 import type { Principal } from '../auth/principal';
+import { Idempotent, IdempotencyKey } from '../common/idempotency';
 import { UuidParam } from '../common/uuid-param';
-import { idempotencyKey } from '../workflows/workflows.controller';
 import {
   CreatePipelineDto,
   ExecutePipelineDto,
@@ -19,7 +19,6 @@ import {
 } from './dto/pipeline.dto';
 import { PipelinesService } from './pipelines.service';
 
-const IDEMPOTENCY_HEADER = { name: 'Idempotency-Key', required: false, description: 'Same key + same body returns the original response; another body → 422' };
 
 @ApiTags('pipelines')
 @ApiBearerAuth()
@@ -29,15 +28,15 @@ export class PipelinesController {
 
   @RequirePermission(Permission.PipelinesWrite)
   @Post()
-  @ApiHeader(IDEMPOTENCY_HEADER)
+  @Idempotent()
   @ApiCreatedResponse({ type: PipelineDto, description: 'A cycle or an unknown stage in dependencies → 422' })
   async create(
     @CurrentPrincipal() principal: Principal,
     @Body() body: CreatePipelineDto,
-    @Headers('idempotency-key') key: string | undefined,
+    @IdempotencyKey() key: string | undefined,
     @Res({ passthrough: true }) res: Response,
   ): Promise<PipelineDto> {
-    const out = await this.pipelines.create(principal, body, idempotencyKey(key));
+    const out = await this.pipelines.create(principal, body, key);
     res.status(out.status);
     return out.body;
   }
@@ -73,16 +72,16 @@ export class PipelinesController {
 
   @RequirePermission(Permission.PipelinesExecute)
   @Post(':id/execute')
-  @ApiHeader(IDEMPOTENCY_HEADER)
+  @Idempotent()
   @ApiAcceptedResponse({ type: RunDto })
   async execute(
     @CurrentPrincipal() principal: Principal,
     @UuidParam() id: string,
     @Body() body: ExecutePipelineDto,
-    @Headers('idempotency-key') key: string | undefined,
+    @IdempotencyKey() key: string | undefined,
     @Res({ passthrough: true }) res: Response,
   ): Promise<RunDto> {
-    const out = await this.pipelines.execute(principal, id, body, idempotencyKey(key));
+    const out = await this.pipelines.execute(principal, id, body, key);
     res.status(out.status);
     return out.body;
   }

@@ -1,9 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { createHash } from 'node:crypto';
 import type { DataSource, EntityManager } from 'typeorm';
 import { inTransaction } from '../../../../libs/database/src';
-import { canonicalJson } from '../common/canonical-json';
+import { IdempotencyService } from '../common/idempotency';
 import { AuditService, type AuditEntry } from '../audit/audit.service';
 import { ownerOf, type AuditActor, type Principal } from '../auth/principal';
 import { DomainError, notFound } from '../common/errors';
@@ -11,7 +10,6 @@ import { decodeCursor, page } from '../common/pagination';
 import type { AppConfig } from '../config/app-config';
 import { InjectConfig } from '../config/config.module';
 import { EventsService } from '../events/events.service';
-import { IdempotencyRepository } from '../tasks/idempotency.repository';
 import { TasksService } from '../tasks/tasks.service';
 import { dependentsFirst, validateDag } from '../workflows/dag';
 import { graphError } from '../workflows/workflows.service';
@@ -73,14 +71,14 @@ export class PipelinesService {
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly pipelines: PipelinesRepository,
     private readonly tasks: TasksService,
-    private readonly idempotency: IdempotencyRepository,
+    private readonly idempotency: IdempotencyService,
     private readonly webhooks: WebhooksService,
     private readonly audit: AuditService,
     private readonly events: EventsService,
   ) {}
 
 
-  /** Idempotency-Key handling shared by the create endpoints. */
+  /** A create endpoint's work in one transaction, under its Idempotency-Key. */
   private async idempotent<T>(
     principal: Principal,
     route: string,
@@ -89,22 +87,8 @@ export class PipelinesService {
     status: number,
     work: (manager: EntityManager) => Promise<T>,
   ): Promise<{ status: number; body: T }> {
-    const scope = key ? `${ownerOf(principal)}|${route}|${key}` : undefined;
-    const requestHash = createHash('sha256').update(canonicalJson(body ?? {})).digest('hex');
-    return inTransaction(this.dataSource, async (manager) => {
-      if (scope) {
-        const previous = await this.idempotency.lockAndFind(manager, scope);
-        if (previous) {
-          if (previous.request_hash !== requestHash) {
-            throw new DomainError('idempotency_key_reused', 'This Idempotency-Key was used with a different request body');
-          }
-          return { status: previous.status_code, body: previous.response as T };
-        }
-      }
-      const result = await work(manager);
-      if (scope) await this.idempotency.save(manager, scope, requestHash, status, result);
-      return { status, body: result };
-    });
+    const request = { owner: ownerOf(principal), route, key, body };
+    return inTransaction(this.dataSource, (manager) => this.idempotency.within(manager, request, status, () => work(manager)));
   }
 
   // --- definitions -----------------------------------------------------------------------------

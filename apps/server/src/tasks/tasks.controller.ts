@@ -1,23 +1,16 @@
-import { Body, Controller, Get, Headers, HttpCode, Post, Query, Req, Res } from '@nestjs/common';
-import { ApiBearerAuth, ApiCreatedResponse, ApiHeader, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { Body, Controller, Get, HttpCode, Post, Query, Req, Res } from '@nestjs/common';
+import { ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { CurrentPrincipal, RequirePermission } from '../auth/decorators';
 import { Permission } from '../auth/permissions';
 import type { Principal } from '../auth/principal';
+import { Idempotent, IdempotencyKey } from '../common/idempotency';
 import { abortOnClose } from '../common/client-abort';
-import { validationFailed } from '../common/errors';
 import { UuidParam } from '../common/uuid-param';
 import { ClaimTasksUseCase } from './claim-tasks.use-case';
 import { ClaimResultDto, ClaimTasksDto, CompleteDto, CreateTaskDto, FailDto, ListTasksQueryDto, ProgressDto, TaskDto, TaskListDto } from './dto/task.dto';
 import { TasksService } from './tasks.service';
 
-function idempotencyKey(value: string | undefined): string | undefined {
-  if (value === undefined) return undefined;
-  if (!/^[\x21-\x7e]{1,255}$/.test(value)) {
-    throw validationFailed([{ field: 'Idempotency-Key', errors: ['Idempotency-Key must be 1-255 visible ASCII characters'] }]);
-  }
-  return value;
-}
 
 @ApiTags('tasks')
 @ApiBearerAuth()
@@ -30,15 +23,15 @@ export class TasksController {
 
   @RequirePermission(Permission.TasksWrite)
   @Post()
-  @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'Same key + same body returns the original response; another body → 422' })
+  @Idempotent()
   @ApiCreatedResponse({ type: TaskDto })
   async create(
     @CurrentPrincipal() principal: Principal,
     @Body() body: CreateTaskDto,
-    @Headers('idempotency-key') key: string | undefined,
+    @IdempotencyKey() key: string | undefined,
     @Res({ passthrough: true }) res: Response,
   ): Promise<TaskDto> {
-    const { status, task } = await this.tasks.create(principal, body, { idempotencyKey: idempotencyKey(key) });
+    const { status, task } = await this.tasks.create(principal, body, { idempotencyKey: key });
     res.status(status);
     return task;
   }

@@ -4,7 +4,6 @@ import { AgentsModule } from '../agents/agents.module';
 import { AuthModule } from '../auth/auth.module';
 import { AgentTaskLeasesAdapter } from './agent-task-leases.adapter';
 import { ClaimTasksUseCase } from './claim-tasks.use-case';
-import { IdempotencyRepository } from './idempotency.repository';
 import { TaskHooks } from './task-hooks';
 import { TasksController } from './tasks.controller';
 import { TasksRepository } from './tasks.repository';
@@ -22,13 +21,12 @@ import { TasksSweeper } from './tasks.sweeper';
   providers: [
     TasksService,
     TasksRepository,
-    IdempotencyRepository,
     ClaimTasksUseCase,
     TaskHooks,
     TasksSweeper,
     AgentTaskLeasesAdapter,
     { provide: AGENT_TASK_LEASES, useExisting: AgentTaskLeasesAdapter },
   ],
-  exports: [TasksService, TasksRepository, IdempotencyRepository, TaskHooks, TasksSweeper, ClaimTasksUseCase, AGENT_TASK_LEASES],
+  exports: [TasksService, TasksRepository, TaskHooks, TasksSweeper, ClaimTasksUseCase, AGENT_TASK_LEASES],
 })
 export class TasksModule {}

@@ -1,11 +1,10 @@
 import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { createHash } from 'node:crypto';
 import type { DataSource, EntityManager } from 'typeorm';
 import { inTransaction } from '../../../../libs/database/src';
 import { AgentLifecycle } from '../agents/agent-lifecycle';
 import { AgentsService } from '../agents/agents.service';
-import { canonicalJson } from '../common/canonical-json';
+import { IdempotencyService } from '../common/idempotency';
 import { AuditService, type AuditEntry } from '../audit/audit.service';
 import { actingOwner, ownerOf, SYSTEM_ACTOR, type AuditActor, type Principal } from '../auth/principal';
 import { DomainError, notFound } from '../common/errors';
@@ -16,7 +15,6 @@ import { MetricsService } from '../metrics/metrics.service';
 import { PgListener } from '../notifications/pg-listener.service';
 import type { CompleteDto, CreateTaskDto, FailDto, ListTasksQueryDto, ProgressDto, TaskDto, TaskListDto } from './dto/task.dto';
 import { EventsService } from '../events/events.service';
-import { IdempotencyRepository } from './idempotency.repository';
 import { emitTaskEvents } from './task.events';
 import { retryDelayMs } from './retry-policy';
 import { PRIORITY_RANK } from './task.entity';
@@ -35,7 +33,7 @@ export class TasksService implements OnModuleInit {
     @InjectConfig() private readonly config: AppConfig,
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly tasks: TasksRepository,
-    private readonly idempotency: IdempotencyRepository,
+    private readonly idempotency: IdempotencyService,
     private readonly agents: AgentsService,
     private readonly lifecycle: AgentLifecycle,
     private readonly hooks: TaskHooks,
@@ -73,23 +71,11 @@ export class TasksService implements OnModuleInit {
   }
 
   async create(principal: Principal, body: CreateTaskDto, options: CreateOptions = {}): Promise<{ status: number; task: TaskDto }> {
-    const scope = options.idempotencyKey ? `${ownerOf(principal)}|POST /tasks|${options.idempotencyKey}` : undefined;
-    const requestHash = scope ? createHash('sha256').update(canonicalJson(body)).digest('hex') : '';
-    return inTransaction(this.dataSource, async (manager) => {
-      if (scope) {
-        const previous = await this.idempotency.lockAndFind(manager, scope);
-        if (previous) {
-          if (previous.request_hash !== requestHash) {
-            throw new DomainError('idempotency_key_reused', 'This Idempotency-Key was used with a different request body');
-          }
-          return { status: previous.status_code, task: previous.response as TaskDto };
-        }
-      }
-      const task = await this.insert(manager, principal.actor, ownerOf(principal), body, {});
-      const dto = toTaskDto(task);
-      if (scope) await this.idempotency.save(manager, scope, requestHash, 201, dto);
-      return { status: 201, task: dto };
-    });
+    const request = { owner: ownerOf(principal), route: 'POST /tasks', key: options.idempotencyKey, body };
+    const out = await inTransaction(this.dataSource, (manager) =>
+      this.idempotency.within(manager, request, 201, async () => toTaskDto(await this.insert(manager, principal.actor, request.owner, body, {}))),
+    );
+    return { status: out.status, task: out.body };
   }
 
   /**

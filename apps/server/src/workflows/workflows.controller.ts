@@ -1,21 +1,14 @@
-import { Body, Controller, Get, Headers, HttpCode, Post, Query, Res } from '@nestjs/common';
-import { ApiBearerAuth, ApiCreatedResponse, ApiHeader, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { Body, Controller, Get, HttpCode, Post, Query, Res } from '@nestjs/common';
+import { ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { CurrentPrincipal, RequirePermission } from '../auth/decorators';
 import { Permission } from '../auth/permissions';
 import type { Principal } from '../auth/principal';
-import { validationFailed } from '../common/errors';
+import { Idempotent, IdempotencyKey } from '../common/idempotency';
 import { UuidParam } from '../common/uuid-param';
 import { CreateWorkflowDto, ListWorkflowsQueryDto, WorkflowDto, WorkflowListDto } from './dto/workflow.dto';
 import { WorkflowsService } from './workflows.service';
 
-export function idempotencyKey(value: string | undefined): string | undefined {
-  if (value === undefined) return undefined;
-  if (!/^[\x21-\x7e]{1,255}$/.test(value)) {
-    throw validationFailed([{ field: 'Idempotency-Key', errors: ['Idempotency-Key must be 1-255 visible ASCII characters'] }]);
-  }
-  return value;
-}
 
 @ApiTags('workflows')
 @ApiBearerAuth()
@@ -25,15 +18,15 @@ export class WorkflowsController {
 
   @RequirePermission(Permission.WorkflowsWrite)
   @Post()
-  @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'Same key + same body returns the original response; another body → 422' })
+  @Idempotent()
   @ApiCreatedResponse({ type: WorkflowDto, description: 'A cycle, an unknown dependency key or duplicate keys → 422' })
   async create(
     @CurrentPrincipal() principal: Principal,
     @Body() body: CreateWorkflowDto,
-    @Headers('idempotency-key') key: string | undefined,
+    @IdempotencyKey() key: string | undefined,
     @Res({ passthrough: true }) res: Response,
   ): Promise<WorkflowDto> {
-    const { status, workflow } = await this.workflows.create(principal, body, { idempotencyKey: idempotencyKey(key) });
+    const { status, workflow } = await this.workflows.create(principal, body, { idempotencyKey: key });
     res.status(status);
     return workflow;
   }

@@ -1,15 +1,13 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { createHash } from 'node:crypto';
 import type { DataSource, EntityManager } from 'typeorm';
 import { inTransaction } from '../../../../libs/database/src';
-import { canonicalJson } from '../common/canonical-json';
+import { IdempotencyService } from '../common/idempotency';
 import { AuditService, type AuditEntry } from '../audit/audit.service';
 import { ownerOf, type AuditActor, type Principal } from '../auth/principal';
 import { DomainError, notFound, validationFailed } from '../common/errors';
 import { decodeCursor, page } from '../common/pagination';
 import { EventsService } from '../events/events.service';
-import { IdempotencyRepository } from '../tasks/idempotency.repository';
 import { toTaskDto } from '../tasks/task.mapper';
 import { TasksService } from '../tasks/tasks.service';
 import { dependentsFirst, validateDag, type DagResult } from './dag';
@@ -56,7 +54,7 @@ export class WorkflowsService {
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly workflows: WorkflowsRepository,
     private readonly tasks: TasksService,
-    private readonly idempotency: IdempotencyRepository,
+    private readonly idempotency: IdempotencyService,
     private readonly audit: AuditService,
     private readonly events: EventsService,
   ) {}
@@ -76,18 +74,8 @@ export class WorkflowsService {
       if (r.ok) order = r.order;
     }
     const owner = ownerOf(principal);
-    const scope = options.idempotencyKey ? `${owner}|POST /workflows|${options.idempotencyKey}` : undefined;
-    const requestHash = createHash('sha256').update(canonicalJson(body)).digest('hex');
-    return inTransaction(this.dataSource, async (manager) => {
-      if (scope) {
-        const previous = await this.idempotency.lockAndFind(manager, scope);
-        if (previous) {
-          if (previous.request_hash !== requestHash) {
-            throw new DomainError('idempotency_key_reused', 'This Idempotency-Key was used with a different request body');
-          }
-          return { status: previous.status_code, workflow: previous.response as WorkflowDto };
-        }
-      }
+    const request = { owner, route: 'POST /workflows', key: options.idempotencyKey, body };
+    const out = await inTransaction(this.dataSource, (manager) => this.idempotency.within(manager, request, 201, async () => {
       let wf = await this.workflows.insert(manager, {
         name: body.name ?? null,
         description: body.description ?? null,
@@ -114,7 +102,6 @@ export class WorkflowsService {
       }
       const dto = (await this.toDtos([wf], manager))[0];
       this.emitUpdate(manager, dto);
-      if (scope) await this.idempotency.save(manager, scope, requestHash, 201, dto);
       await this.audit.record(manager, {
         actor: principal.actor,
         action: 'workflow.create',
@@ -122,8 +109,9 @@ export class WorkflowsService {
         resourceId: wf.id,
         details: { status: wf.status, tasks: body.tasks?.length ?? 0, audit: !!body.audit, plan: !!body.plan },
       });
-      return { status: 201, workflow: dto };
-    });
+      return dto;
+    }));
+    return { status: out.status, workflow: out.body };
   }
 
   async get(id: string): Promise<WorkflowDto> {
