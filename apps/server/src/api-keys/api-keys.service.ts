@@ -10,21 +10,22 @@ import { DomainError, forbidden, notFound, validationFailed } from '../common/er
 import type { ListQueryDto } from '../common/list-query.dto';
 import { decodeCursor, page } from '../common/pagination';
 import { excessPermissions } from '../roles/permission-bounds';
-import { ApiKeysRepository, type ApiKeyRow } from './api-keys.repository';
+import { RolesRepository } from '../roles/roles.repository';
+import { ApiKeysRepository, type ListedApiKey } from './api-keys.repository';
 import type { ApiKeyDto, ApiKeyListDto, CreateApiKeyDto, CreatedApiKeyDto } from './dto/api-key.dto';
 import { revokeCachedPrincipals } from '../auth/authentication.service';
 
-function toDto(row: ApiKeyRow): ApiKeyDto {
+function toDto(key: ListedApiKey): ApiKeyDto {
   return {
-    id: row.id,
-    name: row.name,
-    prefix: row.prefix,
-    roles: row.roles,
-    created_by: row.created_by,
-    expires_at: row.expires_at?.toISOString() ?? null,
-    revoked_at: row.revoked_at?.toISOString() ?? null,
-    last_used_at: row.last_used_at?.toISOString() ?? null,
-    created_at: row.created_at.toISOString(),
+    id: key.id,
+    name: key.name,
+    prefix: key.prefix,
+    roles: key.roles,
+    created_by: key.createdBy,
+    expires_at: key.expiresAt?.toISOString() ?? null,
+    revoked_at: key.revokedAt?.toISOString() ?? null,
+    last_used_at: key.lastUsedAt?.toISOString() ?? null,
+    created_at: key.createdAt.toISOString(),
   };
 }
 
@@ -44,6 +45,7 @@ export class ApiKeysService {
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly keys: ApiKeysRepository,
+    private readonly roles: RolesRepository,
     private readonly audit: AuditService,
   ) {}
 
@@ -56,7 +58,7 @@ export class ApiKeysService {
       query.limit + 1,
       after ? [String(after[0]), String(after[1])] : undefined,
     );
-    const { items, nextCursor } = page(rows, query.limit, (r) => [r.created_at_key, r.id]);
+    const { items, nextCursor } = page(rows, query.limit, (r) => [r.createdAtKey, r.id]);
     return { api_keys: items.map(toDto), next_cursor: nextCursor };
   }
 
@@ -67,7 +69,7 @@ export class ApiKeysService {
     const roles = [...new Set(body.roles)];
     const material = newApiKey();
     return inTransaction(this.dataSource, async (manager) => {
-      const existing = new Set(await this.keys.existingRoles(manager, roles));
+      const existing = new Set(await this.roles.existingNames(manager, roles));
       const unknown = roles.filter((r) => !existing.has(r));
       if (unknown.length) {
         throw validationFailed([{ field: 'roles', errors: unknown.map((r) => `unknown role: ${r}`) }]);
@@ -75,7 +77,7 @@ export class ApiKeysService {
       if (body.expires_at !== undefined && !(await this.keys.isInFuture(manager, body.expires_at))) {
         throw validationFailed([{ field: 'expires_at', errors: ['expires_at must be in the future'] }]);
       }
-      const excess = excessPermissions(await this.keys.permissionsOfRoles(manager, roles), principal.permissions);
+      const excess = excessPermissions(await this.roles.sharePermissionsOf(manager, roles), principal.permissions);
       if (excess.length) {
         throw new DomainError('forbidden', 'A key cannot hold permissions its creator does not hold', {
           excess_permissions: excess,
@@ -94,7 +96,7 @@ export class ApiKeysService {
         action: 'api_key.create',
         resourceType: 'api_key',
         resourceId: row.id,
-        details: { name: body.name, prefix: material.prefix, roles, expires_at: row.expires_at?.toISOString() ?? null },
+        details: { name: body.name, prefix: material.prefix, roles, expires_at: row.expiresAt?.toISOString() ?? null },
       });
       return {
         id: row.id,
@@ -102,8 +104,8 @@ export class ApiKeysService {
         key: material.key,
         prefix: material.prefix,
         roles: [...roles].sort(),
-        expires_at: row.expires_at?.toISOString() ?? null,
-        created_at: row.created_at.toISOString(),
+        expires_at: row.expiresAt?.toISOString() ?? null,
+        created_at: row.createdAt.toISOString(),
       };
     });
   }
@@ -115,7 +117,7 @@ export class ApiKeysService {
     await inTransaction(this.dataSource, async (manager) => {
       const key = await this.keys.lockForRevoke(manager, id, 'all' in scope ? null : scope.createdBy);
       if (!key) throw notFound('API key', id);
-      if (key.revoked) return;
+      if (key.revokedAt !== null) return;
       await this.keys.revoke(manager, id);
       await revokeCachedPrincipals(manager);
       await this.audit.record(manager, {

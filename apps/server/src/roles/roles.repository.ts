@@ -1,68 +1,73 @@
 import { Injectable } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
-import type { DataSource, EntityManager } from 'typeorm';
-
-export interface RoleRow {
-  name: string;
-  description: string;
-  permissions: string[];
-  built_in: boolean;
-  created_at: Date;
-  updated_at: Date;
-}
-
-const COLUMNS = 'name, description, permissions, built_in, created_at, updated_at';
+import { InjectRepository } from '@nestjs/typeorm';
+import { In, MoreThan, type EntityManager, type QueryDeepPartialEntity, type Repository } from 'typeorm';
+import { RoleEntity } from './role.entity';
 
 @Injectable()
 export class RolesRepository {
-  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+  constructor(@InjectRepository(RoleEntity) private readonly roles: Repository<RoleEntity>) {}
 
   /** By name, keyset on name. */
-  async list(limit: number, afterName?: string): Promise<RoleRow[]> {
-    return await this.dataSource.query<RoleRow[]>(
-      `SELECT ${COLUMNS} FROM roles WHERE ($1::text IS NULL OR name > $1) ORDER BY name LIMIT $2`,
-      [afterName ?? null, limit],
-    );
+  async list(limit: number, afterName?: string): Promise<RoleEntity[]> {
+    return await this.roles.find({
+      where: afterName === undefined ? {} : { name: MoreThan(afterName) },
+      order: { name: 'ASC' },
+      take: limit,
+    });
   }
 
-  async findByName(name: string, manager: EntityManager = this.dataSource.manager): Promise<RoleRow | undefined> {
-    const rows = await manager.query<RoleRow[]>(`SELECT ${COLUMNS} FROM roles WHERE name = $1`, [name]);
-    return rows[0];
+  async findByName(name: string, manager: EntityManager = this.roles.manager): Promise<RoleEntity | null> {
+    return await manager.getRepository(RoleEntity).findOneBy({ name });
   }
 
   /**
-   * Locks the role for an edit or a delete. The lock also holds off concurrent grants of the role
-   * (their foreign-key check needs a share lock on this row) until the transaction ends.
+   * Locks the role for an edit or a delete (FOR UPDATE). The lock also holds off concurrent grants
+   * of the role (their foreign-key check needs a share lock on this row) until the transaction ends.
    */
-  async lockByName(manager: EntityManager, name: string): Promise<RoleRow | undefined> {
-    const rows = await manager.query<RoleRow[]>(`SELECT ${COLUMNS} FROM roles WHERE name = $1 FOR UPDATE`, [name]);
-    return rows[0];
+  async lockByName(manager: EntityManager, name: string): Promise<RoleEntity | null> {
+    return await manager.getRepository(RoleEntity).findOne({ where: { name }, lock: { mode: 'pessimistic_write' } });
   }
 
-  async insert(manager: EntityManager, role: { name: string; description: string; permissions: string[] }): Promise<RoleRow> {
-    const rows = await manager.query<RoleRow[]>(
-      `INSERT INTO roles (name, description, permissions, built_in, created_at, updated_at)
-       VALUES ($1, $2, $3::text[], false, clock_timestamp(), clock_timestamp()) RETURNING ${COLUMNS}`,
-      [role.name, role.description, role.permissions],
-    );
-    return rows[0];
+  /** The names among `names` that are roles. */
+  async existingNames(manager: EntityManager, names: string[]): Promise<string[]> {
+    if (!names.length) return [];
+    const found = await manager.getRepository(RoleEntity).find({ select: { name: true }, where: { name: In(names) } });
+    return found.map((r) => r.name);
+  }
+
+  /**
+   * The union of the roles' permissions. Share-locks the roles (FOR SHARE, in name order) so an
+   * edit cannot widen them between this check and the commit of whatever is granted them.
+   */
+  async sharePermissionsOf(manager: EntityManager, names: string[]): Promise<string[]> {
+    if (!names.length) return [];
+    const found = await manager.getRepository(RoleEntity).find({
+      select: { name: true, permissions: true },
+      where: { name: In(names) },
+      order: { name: 'ASC' },
+      lock: { mode: 'pessimistic_read' },
+    });
+    return [...new Set(found.flatMap((r) => r.permissions))];
+  }
+
+  async insert(manager: EntityManager, role: Pick<RoleEntity, 'name' | 'description' | 'permissions'>): Promise<RoleEntity> {
+    const roles = manager.getRepository(RoleEntity);
+    await roles.insert({ ...role, builtIn: false, createdAt: () => 'clock_timestamp()', updatedAt: () => 'clock_timestamp()' });
+    return await roles.findOneByOrFail({ name: role.name });
   }
 
   async update(
     manager: EntityManager,
     name: string,
-    changes: { description?: string; permissions?: string[] },
-  ): Promise<RoleRow> {
-    // Wrapped in a CTE: TypeORM returns [rows, rowCount] for a top-level UPDATE or DELETE.
-    const rows = await manager.query<RoleRow[]>(
-      `WITH updated AS (
-         UPDATE roles SET description = COALESCE($2, description), permissions = COALESCE($3::text[], permissions),
-                updated_at = clock_timestamp()
-          WHERE name = $1 RETURNING ${COLUMNS}
-       ) SELECT * FROM updated`,
-      [name, changes.description ?? null, changes.permissions ?? null],
-    );
-    return rows[0];
+    changes: Partial<Pick<RoleEntity, 'description' | 'permissions'>>,
+  ): Promise<RoleEntity> {
+    const roles = manager.getRepository(RoleEntity);
+    const set: QueryDeepPartialEntity<RoleEntity> = { updatedAt: () => 'clock_timestamp()' };
+    // null (which @IsOptional lets through) leaves a column as it was, as undefined does.
+    if (changes.description != null) set.description = changes.description;
+    if (changes.permissions != null) set.permissions = changes.permissions;
+    await roles.update({ name }, set);
+    return await roles.findOneByOrFail({ name });
   }
 
   /**
@@ -80,7 +85,10 @@ export class RolesRepository {
     return rows[0];
   }
 
-  /** Removes the role from revoked and expired keys, which can never use it again. */
+  /**
+   * Removes the role from revoked and expired keys (by the database clock), which can never use it
+   * again, in the one statement that decides which keys are dead.
+   */
   async detachFromDeadKeys(manager: EntityManager, name: string): Promise<number> {
     const rows = await manager.query<{ n: number }[]>(
       `WITH detached AS (
@@ -95,6 +103,6 @@ export class RolesRepository {
   }
 
   async delete(manager: EntityManager, name: string): Promise<void> {
-    await manager.query('DELETE FROM roles WHERE name = $1', [name]);
+    await manager.getRepository(RoleEntity).delete({ name });
   }
 }

@@ -10,19 +10,20 @@ import type { ListQueryDto } from '../common/list-query.dto';
 import { decodeCursor, page } from '../common/pagination';
 import type { CreateRoleDto, RoleDto, RoleListDto, UpdateRoleDto } from './dto/role.dto';
 import { excessPermissions } from './permission-bounds';
-import { RolesRepository, type RoleRow } from './roles.repository';
+import type { RoleEntity } from './role.entity';
+import { RolesRepository } from './roles.repository';
 import { revokeCachedPrincipals } from '../auth/authentication.service';
 
 const ADMIN_ROLE = 'admin';
 
-function toDto(row: RoleRow): RoleDto {
+function toDto(role: RoleEntity): RoleDto {
   return {
-    name: row.name,
-    description: row.description,
-    permissions: row.permissions,
-    built_in: row.built_in,
-    created_at: row.created_at.toISOString(),
-    updated_at: row.updated_at.toISOString(),
+    name: role.name,
+    description: role.description,
+    permissions: role.permissions,
+    built_in: role.builtIn,
+    created_at: role.createdAt.toISOString(),
+    updated_at: role.updatedAt.toISOString(),
   };
 }
 
@@ -99,10 +100,10 @@ export class RolesService {
       const before = await this.roles.lockByName(manager, name);
       if (!before) throw notFound('Role', name);
       if (permissions) {
-        if (before.built_in && permissions.length === 0) {
+        if (before.builtIn && permissions.length === 0) {
           throw new DomainError('conflict', `The built-in role ${name} cannot be emptied`);
         }
-        if (before.built_in && name === ADMIN_ROLE && !permissions.includes(WILDCARD)) {
+        if (before.builtIn && name === ADMIN_ROLE && !permissions.includes(WILDCARD)) {
           throw new DomainError('conflict', 'The admin role must keep the * permission');
         }
         assertWithinCaller(principal, permissions, before.permissions);
@@ -129,7 +130,7 @@ export class RolesService {
       // The row lock makes the holder count final: a concurrent grant waits for it, then fails its foreign key.
       const before = await this.roles.lockByName(manager, name);
       if (!before) throw notFound('Role', name);
-      if (before.built_in) throw new DomainError('conflict', `The built-in role ${name} cannot be deleted`);
+      if (before.builtIn) throw new DomainError('conflict', `The built-in role ${name} cannot be deleted`);
       const holders = await this.roles.countHolders(manager, name);
       if (holders.users > 0 || holders.api_keys > 0) {
         throw new DomainError(

@@ -14,20 +14,21 @@ import { decodeCursor, page } from '../common/pagination';
 import type { AppConfig } from '../config/app-config';
 import { InjectConfig } from '../config/config.module';
 import type { CreateUserDto, ListUsersQueryDto, UpdateUserDto, UserDto, UserListDto } from './dto/user.dto';
-import { UsersRepository, type UserRow } from './users.repository';
+import { RolesRepository } from '../roles/roles.repository';
+import { UsersRepository, type UserWithRoles } from './users.repository';
 import { revokeCachedPrincipals } from '../auth/authentication.service';
 
 const FIRST_ADMIN_LOCK = 7_316_002;
 
-function toDto(row: UserRow): UserDto {
+function toDto(user: UserWithRoles): UserDto {
   return {
-    id: row.id,
-    username: row.username,
-    email: row.email,
-    roles: row.roles,
-    disabled: row.disabled,
-    created_at: row.created_at.toISOString(),
-    updated_at: row.updated_at.toISOString(),
+    id: user.id,
+    username: user.username,
+    email: user.email,
+    roles: user.roles,
+    disabled: user.disabled,
+    created_at: user.createdAt.toISOString(),
+    updated_at: user.updatedAt.toISOString(),
   };
 }
 
@@ -38,6 +39,7 @@ export class UsersService implements OnApplicationBootstrap {
     @InjectDataSource() private readonly dataSource: DataSource,
     @InjectLogger() private readonly logger: Logger,
     private readonly users: UsersRepository,
+    private readonly roles: RolesRepository,
     private readonly auth: AuthRepository,
     private readonly hasher: PasswordHasher,
     private readonly audit: AuditService,
@@ -80,7 +82,7 @@ export class UsersService implements OnApplicationBootstrap {
   async list(query: ListUsersQueryDto): Promise<UserListDto> {
     const after = decodeCursor(query.cursor, 2) as [string, string] | undefined;
     const rows = await this.users.list({ username: query.username, role: query.role }, query.limit + 1, after);
-    const { items, nextCursor } = page(rows, query.limit, (r) => [r.cursor_ts, r.id]);
+    const { items, nextCursor } = page(rows, query.limit, (r) => [r.cursorTs, r.id]);
     return { users: items.map(toDto), next_cursor: nextCursor };
   }
 
@@ -111,7 +113,7 @@ export class UsersService implements OnApplicationBootstrap {
           resourceId: id,
           details: { username, roles, disabled: body.disabled ?? false },
         });
-        return toDto((await this.users.findById(id, manager)) as UserRow);
+        return toDto((await this.users.findById(id, manager)) as UserWithRoles);
       });
     } catch (err) {
       if (isUniqueViolation(err)) {
@@ -151,7 +153,7 @@ export class UsersService implements OnApplicationBootstrap {
           ...(body.disabled !== undefined ? { disabled: body.disabled } : {}),
         },
       });
-      return toDto((await this.users.findById(id, manager)) as UserRow);
+      return toDto((await this.users.findById(id, manager)) as UserWithRoles);
     });
   }
 
@@ -176,7 +178,7 @@ export class UsersService implements OnApplicationBootstrap {
   }
 
   private async assertRolesExist(manager: EntityManager, roles: string[]): Promise<void> {
-    const existing = new Set(await this.users.existingRoles(manager, roles));
+    const existing = new Set(await this.roles.existingNames(manager, roles));
     const unknown = roles.filter((r) => !existing.has(r));
     if (unknown.length) {
       throw validationFailed([{ field: 'roles', errors: unknown.map((r) => `unknown role: ${r}`) }]);

@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { ArrayMaxSize, ArrayMinSize, IsArray, IsISO8601, IsOptional, IsString, Matches, MaxLength, MinLength } from 'class-validator';
-import { ROLE_NAME_PATTERN } from '../../users/dto/user.dto';
+import { ROLE_NAME_PATTERN } from '../../roles/dto/role.dto';
 
 export class CreateApiKeyDto {
   @ApiProperty({ example: 'build-worker-1', description: 'A label for people; need not be unique' })

@@ -1,6 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { ArrayMaxSize, IsArray, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
-import { ROLE_NAME_PATTERN } from '../../users/dto/user.dto';
+
+export const ROLE_NAME_PATTERN = /^[a-z][a-z0-9_-]{0,63}$/;
 
 const PERMISSIONS_DESCRIPTION =
   '`resource:action` strings (e.g. `tasks:read`), `resource:*` for every action on a resource, or `*` for everything. ' +

@@ -1,9 +1,9 @@
 import { ApiProperty, ApiPropertyOptional, PartialType } from '@nestjs/swagger';
 import { ArrayMaxSize, IsArray, IsBoolean, IsEmail, IsOptional, IsString, Matches, MaxLength, MinLength } from 'class-validator';
 import { ListQueryDto } from '../../common/list-query.dto';
+import { ROLE_NAME_PATTERN } from '../../roles/dto/role.dto';
 
 export const USERNAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;
-export const ROLE_NAME_PATTERN = /^[a-z][a-z0-9_-]{0,63}$/;
 
 export class CreateUserDto {
   @ApiProperty({ example: 'ann', description: 'Letters, digits and . _ @ -; stored lower-case' })
