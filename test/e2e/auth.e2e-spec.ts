@@ -1,3 +1,4 @@
+import { JwtService } from '@nestjs/jwt';
 import { createUser, expectError, login, loginAdmin, type Session } from '../harness/factories';
 import { ADMIN_PASSWORD, createTestApp, type TestApp } from '../harness/test-app';
 
@@ -126,5 +127,25 @@ describe('auth (e2e)', () => {
     expectError(await app.http.get('/api/v1/auth/me').set('Authorization', `Bearer ${none}.${p}.`), 401, 'unauthenticated');
     // A token in the query string is never accepted.
     expectError(await app.http.get(`/api/v1/auth/me?access_token=${admin.accessToken}`), 401, 'unauthenticated');
+  });
+
+  it('refuses a token signed with the server key that is expired, of another issuer or not an access token, with the same 401', async () => {
+    const [{ value: secret }] = await app.sql<{ value: string }>("SELECT value FROM system_secrets WHERE name = 'jwt_signing_key'");
+    const jwt = new JwtService({ secret });
+    const claims = { sub: admin.id, username: 'admin', typ: 'access' };
+    const good = await jwt.signAsync(claims, { issuer: 'agentmanager', expiresIn: 60 });
+    const refused = [
+      await jwt.signAsync({ ...claims, exp: Math.floor(Date.now() / 1000) - 5 }, { issuer: 'agentmanager' }),
+      await jwt.signAsync(claims, { issuer: 'someone-else', expiresIn: 60 }),
+      await jwt.signAsync({ ...claims, typ: 'refresh' }, { issuer: 'agentmanager', expiresIn: 60 }),
+    ];
+    expect((await app.http.get('/api/v1/auth/me').set('Authorization', `Bearer ${good}`)).status).toBe(200);
+    for (const token of refused) {
+      const res = await app.http.get('/api/v1/auth/me').set('Authorization', `Bearer ${token}`);
+      expectError(res, 401, 'unauthenticated');
+      expect(res.body.message).toBe('The token is invalid or expired');
+    }
+    const missing = await app.http.get('/api/v1/auth/me');
+    expect(missing.body.message).toBe('A bearer token is required');
   });
 });

@@ -4,9 +4,16 @@ import { AuthGuard as PassportAuthGuard } from '@nestjs/passport';
 import type { Request } from 'express';
 import { forbidden, unauthenticated } from '../common/errors';
 import { AuditService } from '../audit/audit.service';
+import { AuthenticationService, bearerFrom } from './authentication.service';
 import { ANY_AUTHENTICATED, PERMISSION_KEY, PUBLIC_KEY } from './decorators';
 import { grants, type Permission } from './permissions';
 import type { Principal } from './principal';
+
+/**
+ * Passport tries these in order until one accepts the bearer credential: API keys (recognised by
+ * their shape, so a JWT costs only a regex here), our access tokens, an identity provider's tokens.
+ */
+const STRATEGIES = ['api-key', 'jwt', 'oidc'];
 
 /**
  * The global default-deny guard. A route passes only if it is @Public(), or the caller
@@ -14,10 +21,11 @@ import type { Principal } from './principal';
  * that names neither is refused to everyone. Denials are audited.
  */
 @Injectable()
-export class AuthGuard extends PassportAuthGuard('bearer') {
+export class AuthGuard extends PassportAuthGuard(STRATEGIES) {
   constructor(
     private readonly reflector: Reflector,
     private readonly audit: AuditService,
+    private readonly authentication: AuthenticationService,
   ) {
     super();
   }
@@ -26,8 +34,8 @@ export class AuthGuard extends PassportAuthGuard('bearer') {
     if (context.getType() !== 'http') return true;
     const targets = [context.getHandler(), context.getClass()];
     if (this.reflector.getAllAndOverride<boolean>(PUBLIC_KEY, targets)) return true;
-    await super.canActivate(context);
     const request = context.switchToHttp().getRequest<Request & { user: Principal }>();
+    await this.authenticate(context, request);
     const required = this.reflector.getAllAndOverride<Permission | typeof ANY_AUTHENTICATED | undefined>(PERMISSION_KEY, targets);
     if (required === ANY_AUTHENTICATED) return true;
     if (required && grants(request.user.permissions, required)) return true;
@@ -42,14 +50,24 @@ export class AuthGuard extends PassportAuthGuard('bearer') {
     throw forbidden(required ? `This needs the ${required} permission` : 'This route is not available');
   }
 
+  /** A credential resolved in the last few seconds is taken from the cache, without a signature check; others go through passport. */
+  private async authenticate(context: ExecutionContext, request: Request & { user: Principal }): Promise<void> {
+    const credential = bearerFrom(request.headers.authorization);
+    if (!credential) throw unauthenticated('A bearer token is required');
+    const cached = this.authentication.cached(credential);
+    if (cached) request.user = cached;
+    else await super.canActivate(context);
+  }
+
   /**
-   * A credential that does not verify is a 401 (AuthenticationService throws DomainErrors). Any
-   * other error is not the caller's fault: rethrown, so a database outage is a 503 and a bug a 500.
+   * A refused API key or user is a 401 from AuthenticationService (a DomainError); a token no
+   * strategy could verify is the same 401. Any other error is not the caller's fault: rethrown,
+   * so a database outage is a 503 and a bug a 500.
    */
   override handleRequest<TUser>(err: unknown, user: TUser): TUser {
     if (err instanceof Error) throw err;
     if (err) throw new Error('authentication failed unexpectedly');
-    if (!user) throw unauthenticated();
+    if (!user) throw unauthenticated('The token is invalid or expired');
     return user;
   }
 }

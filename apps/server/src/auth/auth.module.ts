@@ -2,12 +2,13 @@ import { Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { PassportModule } from '@nestjs/passport';
 import { AuditModule } from '../audit/audit.module';
+import { ApiKeyStrategy } from './api-key.strategy';
 import { AuthController } from './auth.controller';
 import { AuthGuard } from './auth.guard';
 import { AuthRepository } from './auth.repository';
 import { AuthService } from './auth.service';
 import { AuthenticationService } from './authentication.service';
-import { BearerStrategy } from './bearer.strategy';
+import { IdentityProviderStrategy, JwtStrategy } from './jwt.strategy';
 import { PasswordHasher } from './password-hasher';
 import { TokenService } from './token.service';
 
@@ -20,7 +21,9 @@ import { TokenService } from './token.service';
     AuthRepository,
     TokenService,
     PasswordHasher,
-    BearerStrategy,
+    ApiKeyStrategy,
+    JwtStrategy,
+    IdentityProviderStrategy,
     { provide: APP_GUARD, useClass: AuthGuard },
   ],
   exports: [AuthenticationService, AuthRepository, PasswordHasher, TokenService, AuditModule],

@@ -1,0 +1,57 @@
+import type { ExecutionContext } from '@nestjs/common';
+import type { Reflector } from '@nestjs/core';
+import type { AuditService } from '../audit/audit.service';
+import { AuthGuard } from './auth.guard';
+import type { AuthenticationService } from './authentication.service';
+import { ANY_AUTHENTICATED, PUBLIC_KEY } from './decorators';
+import type { Principal } from './principal';
+
+const principal: Principal = {
+  kind: 'api_key',
+  id: 'k1',
+  userId: 'u1',
+  username: 'ada',
+  roles: ['agent'],
+  permissions: new Set(['agents:act']),
+  actor: { type: 'api_key', id: 'k1' },
+};
+
+/** The guard on an authenticated-only route, with no passport strategy registered in this process. */
+function guardOver(cached: Principal | undefined) {
+  const reflector = { getAllAndOverride: (key: string) => (key === PUBLIC_KEY ? false : ANY_AUTHENTICATED) };
+  const authentication = { cached: jest.fn(() => cached) };
+  const guard = new AuthGuard(reflector as unknown as Reflector, {} as AuditService, authentication as unknown as AuthenticationService);
+  return { guard, authentication };
+}
+
+function http(authorization?: string): { context: ExecutionContext; request: { headers: Record<string, string>; user?: Principal } } {
+  const request = { headers: authorization ? { authorization } : {} } as { headers: Record<string, string>; user?: Principal };
+  const context = {
+    getType: () => 'http',
+    getHandler: () => http,
+    getClass: () => AuthGuard,
+    switchToHttp: () => ({ getRequest: () => request, getResponse: () => ({}) }),
+  } as unknown as ExecutionContext;
+  return { context, request };
+}
+
+describe('AuthGuard', () => {
+  it('lets a cached credential through without passport, so no signature is verified again', async () => {
+    const { guard, authentication } = guardOver(principal);
+    const { context, request } = http('Bearer amk_abcdefghijk_0123456789012345678901234567890123456789012');
+    await expect(guard.canActivate(context)).resolves.toBe(true);
+    expect(request.user).toBe(principal);
+    expect(authentication.cached).toHaveBeenCalledWith('amk_abcdefghijk_0123456789012345678901234567890123456789012');
+  });
+
+  it('hands any other credential to passport, which tries api-key first', async () => {
+    const { guard } = guardOver(undefined);
+    await expect(guard.canActivate(http('Bearer some.jwt.token').context)).rejects.toThrow('Unknown authentication strategy "api-key"');
+  });
+
+  it('refuses a request without a bearer credential before asking anyone', async () => {
+    const { guard, authentication } = guardOver(principal);
+    await expect(guard.canActivate(http('Basic YWRtaW46YWRtaW4=').context)).rejects.toMatchObject({ code: 'unauthenticated', message: 'A bearer token is required' });
+    expect(authentication.cached).not.toHaveBeenCalled();
+  });
+});
