@@ -2,6 +2,7 @@ import { Module, type DynamicModule } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import type { Logger } from 'pino';
 import type { DataSource } from 'typeorm';
+import { AccessModule } from './access/access.module';
 import { IdempotencyModule } from './common/idempotency';
 import { AgentsModule } from './agents/agents.module';
 import { ApiKeysModule } from './api-keys/api-keys.module';
@@ -46,6 +47,7 @@ export class AppModule {
           dataSourceFactory: async () => deps.dataSource,
         }),
         SecretsModule,
+        AccessModule,
         IdempotencyModule,
         NotificationsModule,
         OutboxModule,

@@ -3,7 +3,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
 import { inTransaction } from '../../../../libs/database/src';
 import { AuditService } from '../audit/audit.service';
-import { actingOwner, ownerOf, type Principal } from '../auth/principal';
+import { actingOwner, ownerOf, type Principal } from '../access/principal';
 import { DomainError, notFound } from '../common/errors';
 import { decodeCursor, page } from '../common/pagination';
 import type { AppConfig } from '../config/app-config';

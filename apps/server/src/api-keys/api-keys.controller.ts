@@ -1,8 +1,8 @@
 import { Body, Controller, Delete, Get, Header, HttpCode, Post, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { CurrentPrincipal, RequirePermission } from '../auth/decorators';
-import { Permission } from '../auth/permissions';
-import type { Principal } from '../auth/principal';
+import { CurrentPrincipal, RequirePermission } from '../access/decorators';
+import { Permission } from '../access/permissions';
+import type { Principal } from '../access/principal';
 import { ListQueryDto } from '../common/list-query.dto';
 import { UuidParam } from '../common/uuid-param';
 import { ApiKeysService } from './api-keys.service';

@@ -1,6 +1,6 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { AuthModule } from '../auth/auth.module';
+import { AuditModule } from '../audit/audit.module';
 import { RolesModule } from '../roles/roles.module';
 import { ApiKeyEntity } from './api-key.entity';
 import { ApiKeysController } from './api-keys.controller';
@@ -8,7 +8,7 @@ import { ApiKeysRepository } from './api-keys.repository';
 import { ApiKeysService } from './api-keys.service';
 
 @Module({
-  imports: [AuthModule, RolesModule, TypeOrmModule.forFeature([ApiKeyEntity])],
+  imports: [AuditModule, RolesModule, TypeOrmModule.forFeature([ApiKeyEntity])],
   controllers: [ApiKeysController],
   providers: [ApiKeysService, ApiKeysRepository],
 })

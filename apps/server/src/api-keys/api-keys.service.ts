@@ -3,9 +3,9 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
 import { inTransaction } from '../../../../libs/database/src';
 import { AuditService } from '../audit/audit.service';
-import { newApiKey } from '../auth/credentials';
-import { WILDCARD } from '../auth/permissions';
-import type { Principal } from '../auth/principal';
+import { newApiKey } from '../access/credentials';
+import { WILDCARD } from '../access/permissions';
+import type { Principal } from '../access/principal';
 import { DomainError, forbidden, notFound, validationFailed } from '../common/errors';
 import type { ListQueryDto } from '../common/list-query.dto';
 import { decodeCursor, page } from '../common/pagination';
@@ -13,7 +13,7 @@ import { excessPermissions } from '../roles/permission-bounds';
 import { RolesRepository } from '../roles/roles.repository';
 import { ApiKeysRepository, type ListedApiKey } from './api-keys.repository';
 import type { ApiKeyDto, ApiKeyListDto, CreateApiKeyDto, CreatedApiKeyDto } from './dto/api-key.dto';
-import { revokeCachedPrincipals } from '../auth/authentication.service';
+import { revokeCachedPrincipals } from '../access/revocation';
 
 function toDto(key: ListedApiKey): ApiKeyDto {
   return {

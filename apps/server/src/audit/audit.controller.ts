@@ -1,8 +1,8 @@
 import { Controller, Get, Header, Query, StreamableFile } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiProduces, ApiTags } from '@nestjs/swagger';
 import { Readable } from 'node:stream';
-import { RequirePermission } from '../auth/decorators';
-import { Permission } from '../auth/permissions';
+import { RequirePermission } from '../access/decorators';
+import { Permission } from '../access/permissions';
 import { AuditService } from './audit.service';
 import { AuditEventListDto, AuditVerificationDto, ExportAuditQueryDto, ListAuditQueryDto } from './dto/audit.dto';
 

@@ -6,7 +6,7 @@ import { inTransaction } from '../../../../libs/database/src';
 import { journalAudit } from '../outbox/commit-journal';
 import { RequestContextStore } from '../common/request-context';
 import { Sealer } from '../outbox/sealer.service';
-import type { AuditActor } from '../auth/principal';
+import type { AuditActor } from '../access/principal';
 import { decodeCursor, encodeCursor } from '../common/pagination';
 import { canonicalRow, chainHash, fieldsOf, GENESIS_HASH, scrubDetails } from '../outbox/audit-chain';
 import { AuditRepository, type AuditFilter, type AuditRow } from './audit.repository';

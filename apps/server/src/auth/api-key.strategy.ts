@@ -3,8 +3,8 @@ import { PassportStrategy } from '@nestjs/passport';
 import type { Request } from 'express';
 import passport from 'passport';
 import { AuthenticationService, bearerFrom } from './authentication.service';
-import { parseApiKey } from './credentials';
-import type { Principal } from './principal';
+import { parseApiKey } from '../access/credentials';
+import type { Principal } from '../access/principal';
 
 type VerifyApiKey = (key: string, done: (err: unknown, principal?: Principal | null) => void) => void;
 

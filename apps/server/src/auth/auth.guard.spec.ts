@@ -3,8 +3,8 @@ import type { Reflector } from '@nestjs/core';
 import type { AuditService } from '../audit/audit.service';
 import { AuthGuard } from './auth.guard';
 import type { AuthenticationService } from './authentication.service';
-import { ANY_AUTHENTICATED, PUBLIC_KEY } from './decorators';
-import type { Principal } from './principal';
+import { ANY_AUTHENTICATED, PUBLIC_KEY } from '../access/decorators';
+import type { Principal } from '../access/principal';
 
 const principal: Principal = {
   kind: 'api_key',

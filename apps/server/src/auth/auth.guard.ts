@@ -5,9 +5,9 @@ import type { Request } from 'express';
 import { forbidden, unauthenticated } from '../common/errors';
 import { AuditService } from '../audit/audit.service';
 import { AuthenticationService, bearerFrom } from './authentication.service';
-import { ANY_AUTHENTICATED, PERMISSION_KEY, PUBLIC_KEY } from './decorators';
-import { grants, type Permission } from './permissions';
-import type { Principal } from './principal';
+import { ANY_AUTHENTICATED, PERMISSION_KEY, PUBLIC_KEY } from '../access/decorators';
+import { grants, type Permission } from '../access/permissions';
+import type { Principal } from '../access/principal';
 
 /**
  * Passport tries these in order until one accepts the bearer credential: API keys (recognised by

@@ -9,11 +9,11 @@ import { DomainError, unauthenticated } from '../common/errors';
 import type { AppConfig } from '../config/app-config';
 import { InjectConfig } from '../config/config.module';
 import { AuthRepository } from './auth.repository';
-import { newRefreshToken, sha256Hex } from './credentials';
+import { newRefreshToken, sha256Hex } from '../access/credentials';
 import type { MeDto, TokenPairDto } from './dto/login.dto';
-import { PasswordHasher } from './password-hasher';
-import { expand } from './permissions';
-import type { Principal } from './principal';
+import { PasswordHasher } from '../access/password-hasher';
+import { expand } from '../access/permissions';
+import type { Principal } from '../access/principal';
 import { TokenService } from './token.service';
 
 /** An IP may fail this many times more often than one username before it is throttled too. */

@@ -1,10 +1,9 @@
 import { Injectable, type OnModuleInit } from '@nestjs/common';
-import type { EntityManager } from 'typeorm';
 import { unauthenticated } from '../common/errors';
 import { PgListener } from '../notifications/pg-listener.service';
 import { AuthRepository } from './auth.repository';
-import { hashesEqual, parseApiKey, sha256Hex } from './credentials';
-import type { Principal } from './principal';
+import { hashesEqual, parseApiKey, sha256Hex } from '../access/credentials';
+import type { Principal } from '../access/principal';
 import { TokenService, type VerifiedToken } from './token.service';
 
 /** How long a resolved credential is reused without asking the database again. */
@@ -139,11 +138,6 @@ export class AuthenticationService implements OnModuleInit {
     };
     return { principal, expiresAt: grants.expires_at ? grants.expires_at.getTime() : null };
   }
-}
-
-/** Call inside the transaction of any change to users, roles or keys: every instance re-reads grants once it commits. */
-export async function revokeCachedPrincipals(manager: EntityManager): Promise<void> {
-  await PgListener.notify(manager, 'am_auth');
 }
 
 /** `Authorization: Bearer <credential>`; nothing else (never a query string) is accepted. */

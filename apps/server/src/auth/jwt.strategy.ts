@@ -4,7 +4,7 @@ import type { Request } from 'express';
 import { Strategy } from 'passport-jwt';
 import { unauthenticated } from '../common/errors';
 import { AuthenticationService, bearerFrom } from './authentication.service';
-import type { Principal } from './principal';
+import type { Principal } from '../access/principal';
 import { TokenService, type JwtClaims, type JwtVerification } from './token.service';
 
 /**

@@ -1,5 +1,5 @@
-import { Permission } from '../auth/permissions';
-import type { Principal } from '../auth/principal';
+import { Permission } from '../access/permissions';
+import type { Principal } from '../access/principal';
 import { EVENT_CHANNELS } from '../../../../libs/contracts/src';
 import { eventRooms, matches, mayUseChannel, mayView, subscriptionRooms, viewerFor, type RoutableEvent, type Subscription } from './event-access';
 

@@ -1,6 +1,6 @@
 import type { EventChannel } from '../../../../libs/contracts/src';
-import { Permission, grants } from '../auth/permissions';
-import { ownerOf, type Principal } from '../auth/principal';
+import { Permission, grants } from '../access/permissions';
+import { ownerOf, type Principal } from '../access/principal';
 
 /**
  * Who may see which events. A caller with events:read sees every event of the channels it may

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import type { Principal } from '../auth/principal';
+import type { Principal } from '../access/principal';
 import { forbidden } from '../common/errors';
 import { mayView, viewerFor } from './event-access';
 import type { EventListDto } from './dto/events.dto';

@@ -1,9 +1,9 @@
 import { Body, Controller, Delete, Get, HttpCode, Post, Query, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiConflictResponse, ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiTags, ApiTooManyRequestsResponse } from '@nestjs/swagger';
 import type { Response } from 'express';
-import { CurrentPrincipal, RequirePermission } from '../auth/decorators';
-import { Permission } from '../auth/permissions';
-import type { Principal } from '../auth/principal';
+import { CurrentPrincipal, RequirePermission } from '../access/decorators';
+import { Permission } from '../access/permissions';
+import type { Principal } from '../access/principal';
 import { Idempotent, IdempotencyKey } from '../common/idempotency';
 import { UuidParam } from '../common/uuid-param';
 import { abortOnDisconnect } from './abort-on-disconnect';

@@ -3,7 +3,7 @@ import { ApiOkResponse, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/s
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
 import { migrationsApplied } from '../../../../libs/database/src';
-import { Public } from '../auth/decorators';
+import { Public } from '../access/decorators';
 import { DomainError } from '../common/errors';
 import { ShutdownState } from './shutdown-state';
 

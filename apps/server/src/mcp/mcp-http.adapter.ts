@@ -2,7 +2,7 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import { Injectable } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { randomUUID } from 'node:crypto';
-import { ownerOf, type Principal } from '../auth/principal';
+import { ownerOf, type Principal } from '../access/principal';
 import { abortOnClose } from '../common/client-abort';
 import { validationFailed } from '../common/errors';
 import { RequestContextStore } from '../common/request-context';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Permission } from '../auth/permissions';
+import { Permission } from '../access/permissions';
 import { DomainError } from '../common/errors';
 import { PROMPTS } from './mcp-prompts';
 import { parseResourceUri, PIPELINE_RUN_RESOURCE, RESOURCE_KINDS, resourceUri, uriOfEvent, WORKFLOW_RESOURCE } from './mcp-resources';

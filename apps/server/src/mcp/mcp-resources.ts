@@ -1,4 +1,4 @@
-import { Permission } from '../auth/permissions';
+import { Permission } from '../access/permissions';
 
 /** What `agentmanager://<kind>/<id>` names, the permission reading it needs, and the event that changes it. */
 export interface ResourceKind {

@@ -4,7 +4,7 @@ import type { DataSource, EntityManager } from 'typeorm';
 import { inTransaction } from '../../../../libs/database/src';
 import { IdempotencyService } from '../common/idempotency';
 import { AuditService, type AuditEntry } from '../audit/audit.service';
-import { ownerOf, type AuditActor, type Principal } from '../auth/principal';
+import { ownerOf, type AuditActor, type Principal } from '../access/principal';
 import { DomainError, notFound } from '../common/errors';
 import { decodeCursor, page } from '../common/pagination';
 import type { AppConfig } from '../config/app-config';

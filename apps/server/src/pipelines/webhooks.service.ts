@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import type { DataSource, EntityManager } from 'typeorm';
 import { inTransaction, rows } from '../../../../libs/database/src';
 import { AuditService } from '../audit/audit.service';
-import { SYSTEM_ACTOR } from '../auth/principal';
+import { SYSTEM_ACTOR } from '../access/principal';
 import { InjectLogger } from '../common/logger.module';
 import type { AppConfig } from '../config/app-config';
 import { InjectConfig } from '../config/config.module';

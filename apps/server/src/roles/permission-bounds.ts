@@ -1,4 +1,4 @@
-import { expand, grants, WILDCARD } from '../auth/permissions';
+import { expand, grants, WILDCARD } from '../access/permissions';
 
 /** Does `set` hold the wildcard `w` itself (or a wider one)? Concrete grants never add up to a wildcard. */
 function holdsWildcard(set: ReadonlySet<string>, w: string): boolean {

@@ -3,8 +3,8 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
 import { inTransaction, isUniqueViolation } from '../../../../libs/database/src';
 import { AuditService } from '../audit/audit.service';
-import { isGrantablePermission, WILDCARD } from '../auth/permissions';
-import type { Principal } from '../auth/principal';
+import { isGrantablePermission, WILDCARD } from '../access/permissions';
+import type { Principal } from '../access/principal';
 import { DomainError, notFound, validationFailed } from '../common/errors';
 import type { ListQueryDto } from '../common/list-query.dto';
 import { decodeCursor, page } from '../common/pagination';
@@ -12,7 +12,7 @@ import type { CreateRoleDto, RoleDto, RoleListDto, UpdateRoleDto } from './dto/r
 import { excessPermissions } from './permission-bounds';
 import type { RoleEntity } from './role.entity';
 import { RolesRepository } from './roles.repository';
-import { revokeCachedPrincipals } from '../auth/authentication.service';
+import { revokeCachedPrincipals } from '../access/revocation';
 
 const ADMIN_ROLE = 'admin';
 

@@ -3,7 +3,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
 import { inTransaction } from '../../../../libs/database/src';
 import { AuditService } from '../audit/audit.service';
-import { actingOwner, type Principal } from '../auth/principal';
+import { actingOwner, type Principal } from '../access/principal';
 import { DomainError, notFound } from '../common/errors';
 import { MetricsService } from '../metrics/metrics.service';
 import { PgListener, waitForWake } from '../notifications/pg-listener.service';

@@ -6,7 +6,7 @@ import { AgentLifecycle } from '../agents/agent-lifecycle';
 import { AgentsService } from '../agents/agents.service';
 import { IdempotencyService } from '../common/idempotency';
 import { AuditService, type AuditEntry } from '../audit/audit.service';
-import { actingOwner, ownerOf, SYSTEM_ACTOR, type AuditActor, type Principal } from '../auth/principal';
+import { actingOwner, ownerOf, SYSTEM_ACTOR, type AuditActor, type Principal } from '../access/principal';
 import { DomainError, notFound } from '../common/errors';
 import { decodeCursor, page } from '../common/pagination';
 import type { AppConfig } from '../config/app-config';

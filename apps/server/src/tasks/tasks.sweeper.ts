@@ -6,7 +6,7 @@ import { inTransaction } from '../../../../libs/database/src';
 import { AgentLifecycle } from '../agents/agent-lifecycle';
 import { AgentsRepository } from '../agents/agents.repository';
 import { AuditService, type AuditEntry } from '../audit/audit.service';
-import { SYSTEM_ACTOR } from '../auth/principal';
+import { SYSTEM_ACTOR } from '../access/principal';
 import { InjectLogger } from '../common/logger.module';
 import type { AppConfig } from '../config/app-config';
 import { InjectConfig } from '../config/config.module';

@@ -1,6 +1,6 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { AuthModule } from '../auth/auth.module';
+import { AuditModule } from '../audit/audit.module';
 import { RolesModule } from '../roles/roles.module';
 import { UserEntity } from './user.entity';
 import { UsersController } from './users.controller';
@@ -8,7 +8,7 @@ import { UsersRepository } from './users.repository';
 import { UsersService } from './users.service';
 
 @Module({
-  imports: [AuthModule, RolesModule, TypeOrmModule.forFeature([UserEntity])],
+  imports: [AuditModule, RolesModule, TypeOrmModule.forFeature([UserEntity])],
   controllers: [UsersController],
   providers: [UsersService, UsersRepository],
   exports: [UsersRepository],

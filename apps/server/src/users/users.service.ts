@@ -1,13 +1,12 @@
-import { Injectable, type OnApplicationBootstrap } from '@nestjs/common';
+import { Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { DataSource, EntityManager } from 'typeorm';
 import { inTransaction, isUniqueViolation } from '../../../../libs/database/src';
 import { AuditService } from '../audit/audit.service';
-import { AuthRepository } from '../auth/auth.repository';
-import { PasswordHasher } from '../auth/password-hasher';
-import { SYSTEM_ACTOR, type Principal } from '../auth/principal';
+import { PasswordHasher } from '../access/password-hasher';
+import { SYSTEM_ACTOR, type Principal } from '../access/principal';
 import { DomainError, notFound, validationFailed } from '../common/errors';
 import { InjectLogger } from '../common/logger.module';
 import { decodeCursor, page } from '../common/pagination';
@@ -15,8 +14,9 @@ import type { AppConfig } from '../config/app-config';
 import { InjectConfig } from '../config/config.module';
 import type { CreateUserDto, ListUsersQueryDto, UpdateUserDto, UserDto, UserListDto } from './dto/user.dto';
 import { RolesRepository } from '../roles/roles.repository';
+import { USER_SESSIONS, type UserSessions } from './user-sessions';
 import { UsersRepository, type UserWithRoles } from './users.repository';
-import { revokeCachedPrincipals } from '../auth/authentication.service';
+import { revokeCachedPrincipals } from '../access/revocation';
 
 const FIRST_ADMIN_LOCK = 7_316_002;
 
@@ -40,7 +40,7 @@ export class UsersService implements OnApplicationBootstrap {
     @InjectLogger() private readonly logger: Logger,
     private readonly users: UsersRepository,
     private readonly roles: RolesRepository,
-    private readonly auth: AuthRepository,
+    @Inject(USER_SESSIONS) private readonly sessions: UserSessions,
     private readonly hasher: PasswordHasher,
     private readonly audit: AuditService,
   ) {}
@@ -140,7 +140,7 @@ export class UsersService implements OnApplicationBootstrap {
       if (roles) await this.users.replaceRoles(manager, id, roles);
       if (roles || body.disabled !== undefined) await revokeCachedPrincipals(manager);
       // A new password or a disabled account ends every session at once.
-      if (passwordHash !== undefined || body.disabled === true) await this.auth.revokeAllForUser(manager, id);
+      if (passwordHash !== undefined || body.disabled === true) await this.sessions.revokeAllForUser(manager, id);
       const changed = Object.keys(body).filter((k) => k !== 'password');
       await this.audit.record(manager, {
         actor: principal.actor,

@@ -3,7 +3,7 @@ import { plainToInstance } from 'class-transformer';
 import { validate, type ValidationError } from 'class-validator';
 import type { EntityManager } from 'typeorm';
 import { AuditService, type AuditEntry } from '../audit/audit.service';
-import { SYSTEM_ACTOR } from '../auth/principal';
+import { SYSTEM_ACTOR } from '../access/principal';
 import { validationFailed, type DomainError, type FieldError } from '../common/errors';
 import { PgListener } from '../notifications/pg-listener.service';
 import { TaskHooks } from '../tasks/task-hooks';

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { AgentsService } from '../../agents/agents.service';
 import { HeartbeatDto, ListAgentsQueryDto, RegisterAgentDto } from '../../agents/dto/agent.dto';
-import { Permission } from '../../auth/permissions';
+import { Permission } from '../../access/permissions';
 import { MAX_PAGE_SIZE } from '../../common/pagination';
 import { asDto, pathId, splitArgs, uuid, type McpTool } from './tool';
 

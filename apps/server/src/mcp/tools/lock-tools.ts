@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Permission } from '../../auth/permissions';
+import { Permission } from '../../access/permissions';
 import { AcquireLockDto, ListLocksQueryDto, RenewLockDto } from '../../file-locks/dto/file-lock.dto';
 import type { FileLocksService } from '../../file-locks/file-locks.service';
 import { pageArgs } from './agent-tools';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Permission } from '../../auth/permissions';
+import { Permission } from '../../access/permissions';
 import type { ClaimTasksUseCase } from '../../tasks/claim-tasks.use-case';
 import { ClaimTasksDto, CompleteDto, CreateTaskDto, FailDto, ListTasksQueryDto, ProgressDto } from '../../tasks/dto/task.dto';
 import type { TasksService } from '../../tasks/tasks.service';

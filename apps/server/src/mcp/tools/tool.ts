@@ -1,8 +1,8 @@
 import type { ToolAnnotations } from '@modelcontextprotocol/sdk/types.js';
 import type { ArgumentMetadata, Type } from '@nestjs/common';
 import { z } from 'zod';
-import { grants, type Permission } from '../../auth/permissions';
-import type { Principal } from '../../auth/principal';
+import { grants, type Permission } from '../../access/permissions';
+import type { Principal } from '../../access/principal';
 import { forbidden, validationFailed, type FieldError } from '../../common/errors';
 import { createValidationPipe } from '../../common/validation';
 

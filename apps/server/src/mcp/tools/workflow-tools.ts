@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Permission } from '../../auth/permissions';
+import { Permission } from '../../access/permissions';
 import type { PipelinesService } from '../../pipelines/pipelines.service';
 import { ExecutePipelineDto, ListPipelinesQueryDto } from '../../pipelines/dto/pipeline.dto';
 import { CreateWorkflowDto, MAX_WORKFLOW_TASKS } from '../../workflows/dto/workflow.dto';
