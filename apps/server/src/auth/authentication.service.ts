@@ -2,6 +2,7 @@ import { Injectable, type OnModuleInit } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import { unauthenticated } from '../common/errors';
 import { PgListener } from '../notifications/pg-listener.service';
+import { journalNotify } from '../outbox/commit-journal';
 import { AuthRepository } from './auth.repository';
 import { hashesEqual, parseApiKey, sha256Hex } from './credentials';
 import type { Principal } from './principal';
@@ -116,7 +117,7 @@ export class AuthenticationService implements OnModuleInit {
 
 /** Call inside the transaction of any change to users, roles or keys: every instance re-reads grants once it commits. */
 export async function revokeCachedPrincipals(manager: EntityManager): Promise<void> {
-  await PgListener.notify(manager, 'am_auth');
+  journalNotify(manager, 'am_auth');
 }
 
 /** `Authorization: Bearer <credential>`; nothing else (never a query string) is accepted. */

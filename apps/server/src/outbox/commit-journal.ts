@@ -5,6 +5,11 @@ import type { UnsequencedEvent } from '../../../../libs/contracts/src';
 import type { ChainedFields } from '../audit/audit-chain';
 
 /**
+ * The one door for what a transaction does at commit time: its audit rows and outbox events
+ * (journalAudit, journalEvent) and the notifications it signals (journalNotify). Only this file
+ * uses the low-level hooks of libs/database (setCommitStatement, onCommitted); a lint rule
+ * keeps it so.
+ *
  * Everything a transaction must write at commit time — audit rows and outbox events — collected
  * while it runs and written by ONE statement sent in the same round trip as COMMIT.
  *

@@ -11,7 +11,7 @@ import { decodeCursor, page } from '../common/pagination';
 import type { AppConfig } from '../config/app-config';
 import { InjectConfig } from '../config/config.module';
 import { EventsService } from '../events/events.service';
-import { PgListener } from '../notifications/pg-listener.service';
+import { journalNotify } from '../outbox/commit-journal';
 import { IdempotencyRepository } from '../tasks/idempotency.repository';
 import { TaskHooks } from '../tasks/task-hooks';
 import type { TaskRow } from '../tasks/tasks.repository';
@@ -344,7 +344,7 @@ export class PipelinesService implements OnModuleInit {
       await this.pipelines.detachDependency(manager, dependents, task.id);
       const promoted = await this.pipelines.promoteRunnable(manager, dependents);
       for (const t of promoted) await this.hooks.taskChanged(manager, t);
-      if (promoted.length) await PgListener.notify(manager, 'am_tasks_ready');
+      if (promoted.length) journalNotify(manager, 'am_tasks_ready');
       await this.audit.record(manager, {
         actor: SYSTEM_ACTOR,
         action: 'pipeline_run.stage_skipped',

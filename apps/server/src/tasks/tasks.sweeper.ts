@@ -12,7 +12,7 @@ import type { AppConfig } from '../config/app-config';
 import { InjectConfig } from '../config/config.module';
 import { EventsService } from '../events/events.service';
 import { MetricsService } from '../metrics/metrics.service';
-import { PgListener } from '../notifications/pg-listener.service';
+import { journalNotify } from '../outbox/commit-journal';
 import { SweepRegistry } from '../notifications/sweep-registry';
 import { retryDelayMs } from './retry-policy';
 import { TaskHooks } from './task-hooks';
@@ -140,14 +140,14 @@ export class TasksSweeper implements OnApplicationBootstrap, OnApplicationShutdo
   private async sweepDueRetries(manager: EntityManager): Promise<number> {
     const ready = await this.tasks.promoteDueRetries(manager, BATCH);
     for (const t of ready) await this.hooks.taskChanged(manager, t);
-    if (ready.length) await PgListener.notify(manager, 'am_tasks_ready');
+    if (ready.length) journalNotify(manager, 'am_tasks_ready');
     return ready.length;
   }
 
   private async sweepRunnablePending(manager: EntityManager): Promise<number> {
     const ready = await this.tasks.promoteRunnablePending(manager, BATCH);
     for (const t of ready) await this.hooks.taskChanged(manager, t);
-    if (ready.length) await PgListener.notify(manager, 'am_tasks_ready');
+    if (ready.length) journalNotify(manager, 'am_tasks_ready');
     return ready.length;
   }
 }

@@ -11,7 +11,7 @@ import { ownerOf, SYSTEM_ACTOR, type AuditActor, type Principal } from '../auth/
 import { DomainError, notFound, validationFailed, type FieldError } from '../common/errors';
 import { decodeCursor, page } from '../common/pagination';
 import { EventsService } from '../events/events.service';
-import { PgListener } from '../notifications/pg-listener.service';
+import { journalNotify } from '../outbox/commit-journal';
 import { IdempotencyRepository } from '../tasks/idempotency.repository';
 import { TaskHooks } from '../tasks/task-hooks';
 import { toTaskDto } from '../tasks/task.mapper';
@@ -327,7 +327,7 @@ export class WorkflowsService implements OnModuleInit {
       const row = await this.workflows.resetForRework(manager, task.id, waits ? 'pending' : 'ready', notes.has(node.key) ? (notes.get(node.key) ?? null) : null);
       await this.hooks.taskChanged(manager, row);
     }
-    await PgListener.notify(manager, 'am_tasks_ready');
+    journalNotify(manager, 'am_tasks_ready');
   }
 
   private async onPlannerFinished(manager: EntityManager, wf: WorkflowRow, task: TaskRow): Promise<void> {
