@@ -17,6 +17,7 @@ import { EventsModule } from './events/events.module';
 import { FileLocksModule } from './file-locks/file-locks.module';
 import { HealthModule } from './health/health.module';
 import { RolesModule } from './roles/roles.module';
+import { SchedulerModule } from './scheduler/scheduler.module';
 import { NotificationsModule } from './notifications/notifications.module';
 import { OutboxModule } from './outbox/outbox.module';
 import { PipelinesModule } from './pipelines/pipelines.module';
@@ -46,6 +47,7 @@ export class AppModule {
         }),
         SecretsModule,
         NotificationsModule,
+        SchedulerModule,
         OutboxModule,
         EventsModule,
         AuditModule,

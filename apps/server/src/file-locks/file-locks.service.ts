@@ -1,6 +1,7 @@
 import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { EventsService } from '../events/events.service';
-import { SweepRegistry } from '../notifications/sweep-registry';
+import { JOB_LOCKS } from '../scheduler/job-locks';
+import { Scheduler } from '../scheduler/scheduler.service';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
 import { inTransaction } from '../../../../libs/database/src';
@@ -60,9 +61,6 @@ export type TaskLockOutcome =
 const WAIT_POLL_MS = { min: 50, jitter: 50 };
 const SWEEP_BATCH = 500;
 
-/** Advisory-lock key of the expired-locks sweep (see tasks.sweeper.ts SWEEP_LOCKS). */
-const EXPIRED_LOCKS_SWEEP_KEY = 7_316_105;
-
 @Injectable()
 export class FileLocksService implements OnModuleInit {
   constructor(
@@ -73,7 +71,7 @@ export class FileLocksService implements OnModuleInit {
     private readonly agentRows: AgentsRepository,
     private readonly lifecycle: AgentLifecycle,
     private readonly audit: AuditService,
-    private readonly sweeps: SweepRegistry,
+    private readonly scheduler: Scheduler,
     private readonly events: EventsService,
   ) {}
 
@@ -82,7 +80,13 @@ export class FileLocksService implements OnModuleInit {
       await this.releaseAllForAgent(manager, agentId, reason);
     });
     // Expired locks stopped counting at their expiry; this stamps them released and audits it.
-    this.sweeps.register({ name: 'expired-locks', lockKey: EXPIRED_LOCKS_SWEEP_KEY, run: (manager) => this.sweepExpired(manager) });
+    this.scheduler.register({
+      kind: 'locked',
+      name: 'expired-locks',
+      intervalMs: this.config.sweepIntervalMs,
+      lockKey: JOB_LOCKS.expiredLocks,
+      run: (manager) => this.sweepExpired(manager),
+    });
   }
 
   // ---- REST -------------------------------------------------------------------------------

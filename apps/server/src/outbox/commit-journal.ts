@@ -6,9 +6,9 @@ import type { ChainedFields } from '../audit/audit-chain';
 
 /**
  * The one door for what a transaction does at commit time: its audit rows and outbox events
- * (journalAudit, journalEvent) and the notifications it signals (journalNotify). Only this file
- * uses the low-level hooks of libs/database (setCommitStatement, onCommitted); a lint rule
- * keeps it so.
+ * (journalAudit, journalEvent), the notifications it signals (journalNotify), and in-process
+ * follow-ups once it has committed (journalAfterCommit). Only this file uses the low-level hooks
+ * of libs/database (setCommitStatement, onCommitted); a lint rule keeps it so.
  *
  * Everything a transaction must write at commit time — audit rows and outbox events — collected
  * while it runs and written by ONE statement sent in the same round trip as COMMIT.
@@ -35,6 +35,7 @@ interface Journal {
   audit: ChainedFields[];
   events: JournalEvent[];
   notify: Set<Channel>;
+  afterCommit: (() => void)[];
 }
 
 /** Where a data source's committed transactions report what they signal (set by PgListener). */
@@ -50,13 +51,14 @@ const journals = new WeakMap<EntityManager, Journal>();
 function journalFor(manager: EntityManager): Journal {
   let journal = journals.get(manager);
   if (!journal) {
-    journal = { audit: [], events: [], notify: new Set() };
+    journal = { audit: [], events: [], notify: new Set(), afterCommit: [] };
     journals.set(manager, journal);
     const done = journal;
     // Both throw outside inTransaction(): these writes must share the change's transaction.
     setCommitStatement(manager, () => flushStatement(done));
     onCommitted(manager, () => {
       if (done.notify.size) sinks.get(manager.dataSource)?.(done.notify);
+      for (const fn of done.afterCommit) fn();
     });
   }
   return journal;
@@ -77,6 +79,11 @@ export function journalEvent(manager: EntityManager, entry: JournalEvent): void 
 /** A notification signalled once the transaction commits (several on one channel collapse into one). */
 export function journalNotify(manager: EntityManager, channel: Channel): void {
   journalFor(manager).notify.add(channel);
+}
+
+/** Runs `fn` in-process once the transaction has committed (not on rollback, nor on an attempt that is retried). */
+export function journalAfterCommit(manager: EntityManager, fn: () => void): void {
+  journalFor(manager).afterCommit.push(fn);
 }
 
 // One fixed call whatever the journal holds (migration StageJournalFunction): the function draws

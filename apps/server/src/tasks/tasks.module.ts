@@ -13,6 +13,6 @@ import { TasksSweeper } from './tasks.sweeper';
   imports: [AuthModule, AgentsModule],
   controllers: [TasksController],
   providers: [TasksService, TasksRepository, IdempotencyRepository, ClaimTasksUseCase, TaskHooks, TasksSweeper],
-  exports: [TasksService, TasksRepository, IdempotencyRepository, TaskHooks, TasksSweeper, ClaimTasksUseCase],
+  exports: [TasksService, TasksRepository, IdempotencyRepository, TaskHooks, ClaimTasksUseCase],
 })
 export class TasksModule {}
