@@ -16,6 +16,7 @@ import { EventsGatewayModule } from './events/events-gateway.module';
 import { EventsModule } from './events/events.module';
 import { FileLocksModule } from './file-locks/file-locks.module';
 import { HealthModule } from './health/health.module';
+import { LifecycleModule } from './lifecycle/lifecycle.module';
 import { RolesModule } from './roles/roles.module';
 import { SchedulerModule } from './scheduler/scheduler.module';
 import { NotificationsModule } from './notifications/notifications.module';
@@ -45,6 +46,7 @@ export class AppModule {
           useFactory: () => deps.dataSource.options,
           dataSourceFactory: async () => deps.dataSource,
         }),
+        LifecycleModule,
         SecretsModule,
         NotificationsModule,
         SchedulerModule,

@@ -1,7 +1,6 @@
 import { Global, Module } from '@nestjs/common';
 import { PgListener } from './pg-listener.service';
-import { ShutdownSignal } from './shutdown-signal';
 
 @Global()
-@Module({ providers: [PgListener, ShutdownSignal], exports: [PgListener, ShutdownSignal] })
+@Module({ providers: [PgListener], exports: [PgListener] })
 export class NotificationsModule {}

@@ -54,7 +54,16 @@ export class Scheduler implements OnApplicationBootstrap, BeforeApplicationShutd
     await this.stop();
   }
 
-  /** Every job stops (runs under way finish), and a leader lets go of its lock. Idempotent. */
+  /**
+   * Shutdown, first step: no new sweep or delivery starts; resolves when the runs under way have
+   * ended. Leader jobs keep running (the sealer seals what in-flight requests commit).
+   */
+  async stopPeriodic(): Promise<void> {
+    this.stopped = true;
+    await Promise.all([...this.runners.values()].filter((r) => !(r instanceof LeaderRunner)).map((r) => r.stop()));
+  }
+
+  /** Shutdown, last step: every job stops, and a leader lets go of its lock. Idempotent. */
   async stop(): Promise<void> {
     this.stopped = true;
     await Promise.all([...this.runners.values()].map((r) => r.stop()));
