@@ -19,7 +19,7 @@ import { HealthModule } from './health/health.module';
 import { LifecycleModule } from './lifecycle/lifecycle.module';
 import { RolesModule } from './roles/roles.module';
 import { SchedulerModule } from './scheduler/scheduler.module';
-import { NotificationsModule } from './notifications/notifications.module';
+import { PgListenerModule } from './database/pg-listener.module';
 import { OutboxModule } from './outbox/outbox.module';
 import { PipelinesModule } from './pipelines/pipelines.module';
 import { SecretsModule } from './secrets/secrets.module';
@@ -48,7 +48,7 @@ export class AppModule {
         }),
         LifecycleModule,
         SecretsModule,
-        NotificationsModule,
+        PgListenerModule,
         SchedulerModule,
         OutboxModule,
         EventsModule,

@@ -1,7 +1,7 @@
 import { Injectable, type OnModuleInit } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import { unauthenticated } from '../common/errors';
-import { PgListener } from '../notifications/pg-listener.service';
+import { PgListener } from '../database/pg-listener.service';
 import { journalNotify } from '../outbox/commit-journal';
 import { AuthRepository } from './auth.repository';
 import { hashesEqual, parseApiKey, sha256Hex } from './credentials';

@@ -8,7 +8,7 @@ import { InjectLogger } from '../common/logger.module';
 import type { AppConfig } from '../config/app-config';
 import { InjectConfig } from '../config/config.module';
 import { MetricsService } from '../metrics/metrics.service';
-import { backendPid, PgListener, waitForWake } from '../notifications/pg-listener.service';
+import { backendPid, PgListener, waitForWake } from '../database/pg-listener.service';
 import { JOB_LOCKS } from '../scheduler/job-locks';
 import type { Lead } from '../scheduler/scheduled-job';
 import { Scheduler } from '../scheduler/scheduler.service';

@@ -5,7 +5,7 @@ import type { DataSource } from 'typeorm';
 import { inTransaction } from '../../../../libs/database/src';
 import { InjectLogger } from '../common/logger.module';
 import { MetricsService } from '../metrics/metrics.service';
-import { PgListener } from '../notifications/pg-listener.service';
+import { PgListener } from '../database/pg-listener.service';
 import { LeaderRunner, PeriodicRunner, type JobRunner, type RunnerContext } from './job-runners';
 import type { LockedJob, ScheduledJob } from './scheduled-job';
 

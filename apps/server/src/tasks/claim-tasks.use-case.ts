@@ -6,7 +6,7 @@ import { AuditService } from '../audit/audit.service';
 import { actingOwner, type Principal } from '../auth/principal';
 import { DomainError, notFound } from '../common/errors';
 import { MetricsService } from '../metrics/metrics.service';
-import { PgListener, waitForWake } from '../notifications/pg-listener.service';
+import { PgListener, waitForWake } from '../database/pg-listener.service';
 import { ShutdownState } from '../lifecycle/shutdown-state';
 import type { ClaimTasksDto, TaskDto } from './dto/task.dto';
 import { TASK_FILE_LOCKS, TaskHooks, type TaskFileLocks } from './task-hooks';

@@ -3,4 +3,4 @@ import { PgListener } from './pg-listener.service';
 
 @Global()
 @Module({ providers: [PgListener], exports: [PgListener] })
-export class NotificationsModule {}
+export class PgListenerModule {}
