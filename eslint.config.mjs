@@ -18,6 +18,25 @@ export default tseslint.config(
     },
   },
   {
+    // One door for commit-time writes: outbox/commit-journal.ts (the only file exempt below).
+    files: ['apps/**/*.ts'],
+    ignores: ['apps/server/src/outbox/commit-journal.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/libs/database/src', '**/libs/database/src/transaction'],
+              importNames: ['setCommitStatement', 'onCommitted'],
+              message: 'Commit-time writes go through apps/server/src/outbox/commit-journal.ts.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['**/*.spec.ts', '**/*.e2e-spec.ts', 'test/**/*.ts'],
     rules: {
       '@typescript-eslint/no-unsafe-assignment': 'off',

@@ -18,8 +18,10 @@ import { EventsGatewayModule } from './events/events-gateway.module';
 import { EventsModule } from './events/events.module';
 import { FileLocksModule } from './file-locks/file-locks.module';
 import { HealthModule } from './health/health.module';
+import { LifecycleModule } from './lifecycle/lifecycle.module';
 import { RolesModule } from './roles/roles.module';
-import { NotificationsModule } from './notifications/notifications.module';
+import { SchedulerModule } from './scheduler/scheduler.module';
+import { PgListenerModule } from './database/pg-listener.module';
 import { OutboxModule } from './outbox/outbox.module';
 import { PipelinesModule } from './pipelines/pipelines.module';
 import { SecretsModule } from './secrets/secrets.module';
@@ -46,10 +48,12 @@ export class AppModule {
           useFactory: () => deps.dataSource.options,
           dataSourceFactory: async () => deps.dataSource,
         }),
+        LifecycleModule,
         SecretsModule,
         AccessModule,
         IdempotencyModule,
-        NotificationsModule,
+        PgListenerModule,
+        SchedulerModule,
         OutboxModule,
         EventsModule,
         AuditModule,

@@ -13,7 +13,7 @@ import { RequestContextStore } from './common/request-context';
 import { requestIdFrom } from './common/request-id';
 import { createValidationPipe } from './common/validation';
 import { AppIoAdapter } from './events/io-adapter';
-import { ShutdownState } from './health/shutdown-state';
+import { ShutdownState } from './lifecycle/shutdown-state';
 import { MetricsService } from './metrics/metrics.service';
 import { findPanelDir, panelMiddleware } from './panel/panel-static';
 import type { AppConfig } from './config/app-config';

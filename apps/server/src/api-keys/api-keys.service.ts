@@ -13,7 +13,7 @@ import { excessPermissions } from '../roles/permission-bounds';
 import { RolesRepository } from '../roles/roles.repository';
 import { ApiKeysRepository, type ListedApiKey } from './api-keys.repository';
 import type { ApiKeyDto, ApiKeyListDto, CreateApiKeyDto, CreatedApiKeyDto } from './dto/api-key.dto';
-import { revokeCachedPrincipals } from '../access/revocation';
+import { revokeCachedPrincipals } from '../outbox/commit-journal';
 
 function toDto(key: ListedApiKey): ApiKeyDto {
   return {
@@ -119,7 +119,7 @@ export class ApiKeysService {
       if (!key) throw notFound('API key', id);
       if (key.revokedAt !== null) return;
       await this.keys.revoke(manager, id);
-      await revokeCachedPrincipals(manager);
+      revokeCachedPrincipals(manager);
       await this.audit.record(manager, {
         actor: principal.actor,
         action: 'api_key.revoke',

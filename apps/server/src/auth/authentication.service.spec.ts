@@ -1,4 +1,4 @@
-import type { PgListener } from '../notifications/pg-listener.service';
+import type { PgListener } from '../database/pg-listener.service';
 import type { AuthRepository, UserGrants } from './auth.repository';
 import { AuthenticationService } from './authentication.service';
 import type { TokenService, VerifiedToken } from './token.service';

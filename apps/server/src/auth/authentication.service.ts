@@ -1,6 +1,6 @@
 import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { unauthenticated } from '../common/errors';
-import { PgListener } from '../notifications/pg-listener.service';
+import { PgListener } from '../database/pg-listener.service';
 import { AuthRepository } from './auth.repository';
 import { hashesEqual, parseApiKey, sha256Hex } from '../access/credentials';
 import type { Principal } from '../access/principal';

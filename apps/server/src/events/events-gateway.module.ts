@@ -2,14 +2,13 @@ import { Module, type OnModuleInit } from '@nestjs/common';
 import { AuthModule } from '../auth/auth.module';
 import type { AppConfig } from '../config/app-config';
 import { InjectConfig } from '../config/config.module';
-import { SweepRegistry } from '../notifications/sweep-registry';
+import { JOB_LOCKS } from '../scheduler/job-locks';
+import { Scheduler } from '../scheduler/scheduler.service';
 import { EventsController } from './events.controller';
 import { EventsGateway } from './events.gateway';
 import { EventsQueryService } from './events-query.service';
 import { EventsRelay } from './events-relay.service';
 import { EventsRepository } from './events.repository';
-
-const RETENTION_SWEEP_KEY = 7_316_106;
 
 /** Delivery: the per-instance relay, the Socket.IO gateway, replay over REST, and retention. */
 @Module({
@@ -21,14 +20,16 @@ const RETENTION_SWEEP_KEY = 7_316_106;
 export class EventsGatewayModule implements OnModuleInit {
   constructor(
     @InjectConfig() private readonly config: AppConfig,
-    private readonly sweeps: SweepRegistry,
+    private readonly scheduler: Scheduler,
     private readonly events: EventsRepository,
   ) {}
 
   onModuleInit(): void {
-    this.sweeps.register({
+    this.scheduler.register({
+      kind: 'locked',
       name: 'events-retention',
-      lockKey: RETENTION_SWEEP_KEY,
+      intervalMs: this.config.sweepIntervalMs,
+      lockKey: JOB_LOCKS.eventsRetention,
       run: (manager) => this.events.prune(manager, this.config.eventsRetentionSec, 5000),
     });
   }

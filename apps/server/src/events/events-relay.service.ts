@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { InjectLogger } from '../common/logger.module';
 import { SingleFlight } from '../common/single-flight';
 import { MetricsService } from '../metrics/metrics.service';
-import { PgListener } from '../notifications/pg-listener.service';
+import { PgListener } from '../database/pg-listener.service';
 import { EventsRepository, type StoredEvent } from './events.repository';
 
 const BATCH = 500;

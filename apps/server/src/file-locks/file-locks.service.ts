@@ -1,6 +1,7 @@
 import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { EventsService } from '../events/events.service';
-import { SweepRegistry } from '../notifications/sweep-registry';
+import { JOB_LOCKS } from '../scheduler/job-locks';
+import { Scheduler } from '../scheduler/scheduler.service';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
 import { inTransaction } from '../../../../libs/database/src';
@@ -61,9 +62,6 @@ export type TaskLockOutcome =
 const WAIT_POLL_MS = { min: 50, jitter: 50 };
 const SWEEP_BATCH = 500;
 
-/** Advisory-lock key of the expired-locks sweep (see tasks.sweeper.ts SWEEP_LOCKS). */
-const EXPIRED_LOCKS_SWEEP_KEY = 7_316_105;
-
 /** A lock attempt that did not acquire: rolls the attempt back (nothing stored under its Idempotency-Key). */
 class NotAcquired extends Error {
   constructor(readonly outcome: Exclude<AcquireOutcome, { ok: true }>) {
@@ -81,7 +79,7 @@ export class FileLocksService implements OnModuleInit {
     private readonly agentRows: AgentsRepository,
     private readonly lifecycle: AgentLifecycle,
     private readonly audit: AuditService,
-    private readonly sweeps: SweepRegistry,
+    private readonly scheduler: Scheduler,
     private readonly events: EventsService,
     private readonly idempotency: IdempotencyService,
   ) {}
@@ -91,7 +89,13 @@ export class FileLocksService implements OnModuleInit {
       await this.releaseAllForAgent(manager, agentId, reason);
     });
     // Expired locks stopped counting at their expiry; this stamps them released and audits it.
-    this.sweeps.register({ name: 'expired-locks', lockKey: EXPIRED_LOCKS_SWEEP_KEY, run: (manager) => this.sweepExpired(manager) });
+    this.scheduler.register({
+      kind: 'locked',
+      name: 'expired-locks',
+      intervalMs: this.config.sweepIntervalMs,
+      lockKey: JOB_LOCKS.expiredLocks,
+      run: (manager) => this.sweepExpired(manager),
+    });
   }
 
   // ---- REST -------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ import type { DataSource } from 'typeorm';
 import { migrationsApplied } from '../../../../libs/database/src';
 import { Public } from '../access/decorators';
 import { DomainError } from '../common/errors';
-import { ShutdownState } from './shutdown-state';
+import { ShutdownState } from '../lifecycle/shutdown-state';
 
 @ApiTags('health')
 @Public()

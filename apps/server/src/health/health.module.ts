@@ -1,6 +1,5 @@
 import { Module } from '@nestjs/common';
 import { HealthController } from './health.controller';
-import { ShutdownState } from './shutdown-state';
 
-@Module({ controllers: [HealthController], providers: [ShutdownState], exports: [ShutdownState] })
+@Module({ controllers: [HealthController] })
 export class HealthModule {}

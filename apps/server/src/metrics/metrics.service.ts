@@ -64,6 +64,12 @@ export class MetricsService {
     help: 'Sweeper rounds run by this instance',
     registers: [this.registry],
   });
+  readonly jobRuns = new Counter({
+    name: `${PREFIX}scheduled_job_runs_total`,
+    help: 'Scheduled job runs on this instance, by job and outcome (ran; skipped: another instance held its lock; failed)',
+    labelNames: ['job', 'outcome'] as const,
+    registers: [this.registry],
+  });
   readonly rateLimited = new Counter({
     name: `${PREFIX}rate_limited_total`,
     help: 'Requests refused with 429 rate_limited',

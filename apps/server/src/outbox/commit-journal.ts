@@ -1,10 +1,16 @@
-import type { DataSource, EntityManager } from 'typeorm';
+import type { EntityManager } from 'typeorm';
 import { escapeLiteral } from 'pg';
 import { onCommitted, setCommitStatement } from '../../../../libs/database/src';
 import type { UnsequencedEvent } from '../../../../libs/contracts/src';
+import { signalCommitted, type Channel } from '../database/commit-signals';
 import type { ChainedFields } from './audit-chain';
 
 /**
+ * The one door for what a transaction does at commit time: its audit rows and outbox events
+ * (journalAudit, journalEvent), the notifications it signals (journalNotify), and in-process
+ * follow-ups once it has committed (journalAfterCommit). Only this file uses the low-level hooks
+ * of libs/database (setCommitStatement, onCommitted); a lint rule keeps it so.
+ *
  * Everything a transaction must write at commit time — audit rows and outbox events — collected
  * while it runs and written by ONE statement sent in the same round trip as COMMIT.
  *
@@ -18,8 +24,6 @@ import type { ChainedFields } from './audit-chain';
  * The statement goes over the simple-query protocol, so values are inlined as escaped literals
  * (pg's escapeLiteral) instead of bound parameters.
  */
-export type Channel = 'am_tasks_ready' | 'am_locks_released' | 'am_events' | 'am_pending' | 'am_auth';
-
 export interface JournalEvent {
   event: UnsequencedEvent;
   agentId: string | null;
@@ -30,14 +34,7 @@ interface Journal {
   audit: ChainedFields[];
   events: JournalEvent[];
   notify: Set<Channel>;
-}
-
-/** Where a data source's committed transactions report what they signal (set by PgListener). */
-export type CommitSignalSink = (channels: ReadonlySet<Channel>) => void;
-const sinks = new WeakMap<DataSource, CommitSignalSink>();
-
-export function setCommitSignalSink(dataSource: DataSource, sink: CommitSignalSink): void {
-  sinks.set(dataSource, sink);
+  afterCommit: (() => void)[];
 }
 
 const journals = new WeakMap<EntityManager, Journal>();
@@ -45,13 +42,14 @@ const journals = new WeakMap<EntityManager, Journal>();
 function journalFor(manager: EntityManager): Journal {
   let journal = journals.get(manager);
   if (!journal) {
-    journal = { audit: [], events: [], notify: new Set() };
+    journal = { audit: [], events: [], notify: new Set(), afterCommit: [] };
     journals.set(manager, journal);
     const done = journal;
     // Both throw outside inTransaction(): these writes must share the change's transaction.
     setCommitStatement(manager, () => flushStatement(done));
     onCommitted(manager, () => {
-      if (done.notify.size) sinks.get(manager.dataSource)?.(done.notify);
+      if (done.notify.size) signalCommitted(manager.dataSource, done.notify);
+      for (const fn of done.afterCommit) fn();
     });
   }
   return journal;
@@ -72,6 +70,16 @@ export function journalEvent(manager: EntityManager, entry: JournalEvent): void 
 /** A notification signalled once the transaction commits (several on one channel collapse into one). */
 export function journalNotify(manager: EntityManager, channel: Channel): void {
   journalFor(manager).notify.add(channel);
+}
+
+/** Any change to users, roles or API keys: once it commits, every instance drops its cached principals (am_auth). */
+export function revokeCachedPrincipals(manager: EntityManager): void {
+  journalNotify(manager, 'am_auth');
+}
+
+/** Runs `fn` in-process once the transaction has committed (not on rollback, nor on an attempt that is retried). */
+export function journalAfterCommit(manager: EntityManager, fn: () => void): void {
+  journalFor(manager).afterCommit.push(fn);
 }
 
 // One fixed call whatever the journal holds (migration StageJournalFunction): the function draws

@@ -1,18 +1,18 @@
-import { Injectable, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
+import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { Client, type QueryResult } from 'pg';
+import type { Client, QueryResult } from 'pg';
 import type { Logger } from 'pino';
 import type { DataSource } from 'typeorm';
 import { canonicalRow, chainHash, fieldsOf, type ChainedColumns } from './audit-chain';
 import { InjectLogger } from '../common/logger.module';
-import { SingleFlight } from '../common/single-flight';
 import type { AppConfig } from '../config/app-config';
 import { InjectConfig } from '../config/config.module';
 import { MetricsService } from '../metrics/metrics.service';
-import { backendPid, PgListener, waitForWake } from '../notifications/pg-listener.service';
+import { backendPid, PgListener, waitForWake } from '../database/pg-listener.service';
+import { JOB_LOCKS } from '../scheduler/job-locks';
+import type { Lead } from '../scheduler/scheduled-job';
+import { Scheduler } from '../scheduler/scheduler.service';
 
-/** Session advisory lock held by the instance that seals; any instance may take it over. */
-export const SEALER_LOCK_KEY = 7_316_201;
 /** Rows sealed per transaction (per table). */
 const BATCH = 1000;
 /** The leader seals at least this often without a wake-up; the others try to lead this often. */
@@ -81,9 +81,9 @@ SELECT (SELECT count(*) FROM a_ins)::int AS audit, (SELECT count(*) FROM e_ins):
  * and events their gapless `seq`, moving them from audit_pending / events_pending to
  * audit_events / events in one short transaction, then wakes the relays.
  *
- * One instance seals at a time: the one holding a session advisory lock on its own connection.
- * If it dies, PostgreSQL drops the lock with the connection, and another instance takes it at
- * its next try (every POLL_MS). The heads' row locks make even two sealers safe.
+ * One instance seals at a time: a leader job of the scheduler, holding a session advisory lock on
+ * its own connection. If it dies, PostgreSQL drops the lock with the connection, and another
+ * instance takes it at its next try (every POLL_MS). The heads' row locks make even two sealers safe.
  *
  * Order: rows are sealed in commit-ticket order (drawn in each change's commit statement), and
  * only rows whose transaction has committed are visible to the sealer. If change B saw change A's
@@ -95,40 +95,29 @@ SELECT (SELECT count(*) FROM a_ins)::int AS audit, (SELECT count(*) FROM e_ins):
  * commits; it gets a larger seq, and nothing sealed earlier can depend on it.
  */
 @Injectable()
-export class Sealer implements OnApplicationBootstrap, BeforeApplicationShutdown {
-  private client: Client | undefined;
-  private connecting: Promise<Client | undefined> | undefined;
-  private leading = false;
-  private readonly seals = new SingleFlight(() => this.drain());
-  private timer: NodeJS.Timeout | undefined;
-  private stopped = false;
-
+export class Sealer implements OnModuleInit {
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     @InjectConfig() private readonly config: AppConfig,
     @InjectLogger() private readonly logger: Logger,
     private readonly listener: PgListener,
     private readonly metrics: MetricsService,
+    private readonly scheduler: Scheduler,
   ) {}
 
-  onApplicationBootstrap(): void {
-    this.listener.on('am_pending', () => void this.pump());
-    this.timer = setInterval(() => void this.tick(), POLL_MS);
-    this.timer.unref();
-    void this.tick();
-  }
-
-  /** Before the database closes: stop, finish a seal under way, and let go of the lead. */
-  async beforeApplicationShutdown(): Promise<void> {
-    this.stopped = true;
-    clearInterval(this.timer);
-    await this.seals.inFlight;
-    await this.dropConnection();
-  }
-
-  /** True while this instance holds the sealer lock. */
-  get isLeader(): boolean {
-    return this.leading;
+  /** A leader job: seals on each am_pending while leading, and at least every POLL_MS. */
+  onModuleInit(): void {
+    this.scheduler.register({
+      kind: 'leader',
+      name: 'sealer',
+      intervalMs: POLL_MS,
+      lockKey: JOB_LOCKS.sealer,
+      applicationName: 'agentmanager-sealer',
+      statementTimeoutMs: this.config.dbStatementTimeoutMs,
+      wake: 'am_pending',
+      run: (lead) => this.drain(lead),
+      onLeadChange: (leading, client) => this.leadChanged(leading, client),
+    });
   }
 
   /**
@@ -152,50 +141,22 @@ export class Sealer implements OnApplicationBootstrap, BeforeApplicationShutdown
     }
   }
 
-  /** Seals until nothing is left; single-flight, so batches never interleave within an instance. */
-  pump(): Promise<void> {
-    if (!this.leading || this.stopped) return Promise.resolve();
-    return this.seals.run();
+  /** Seals until nothing is left (the scheduler runs it single-flight, so batches never interleave). */
+  private async drain(lead: Lead): Promise<void> {
+    let sealed = BATCH;
+    while (sealed === BATCH && lead.isActive()) sealed = await this.sealOnce(lead.client);
   }
 
-  private async tick(): Promise<void> {
-    if (this.stopped) return;
-    if (!this.leading) await this.tryLead();
-    await this.pump();
-  }
-
-  private async tryLead(): Promise<void> {
-    try {
-      const client = await this.connection();
-      if (!client || this.stopped) return;
-      const [{ ok }] = (await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [SEALER_LOCK_KEY])).rows;
-      if (!ok) return;
-      this.leading = true;
-      this.metrics.sealerLeader.set(1);
-      this.listener.setLocalOnly('am_pending', true);
-      this.logger.info('this instance seals audit rows and events');
-    } catch (err) {
-      this.logger.warn({ err: (err as Error).message }, 'could not try for the sealer lock; will retry');
-      await this.dropConnection();
-    }
-  }
-
-  private async drain(): Promise<void> {
-    try {
-      let sealed = BATCH;
-      while (sealed === BATCH && this.leading && !this.stopped) sealed = await this.sealOnce();
-    } catch (err) {
-      // The transaction rolled back: nothing was sealed. Lose the lead (and the connection) so
-      // a healthy instance can take over; this one tries again at its next tick.
-      this.logger.warn({ err: (err as Error).message }, 'sealing failed; will retry');
-      await this.dropConnection();
-    }
+  private leadChanged(leading: boolean, client: Client): void {
+    this.metrics.sealerLeader.set(leading ? 1 : 0);
+    this.listener.setLocalOnly('am_pending', leading);
+    // Its NOTIFYs are delivered in-process by sealOnce().
+    this.listener.ignoreBackend(backendPid(client), leading);
+    if (leading) this.logger.info('this instance seals audit rows and events');
   }
 
   /** One seal transaction; returns the larger of the two batch sizes. */
-  private async sealOnce(): Promise<number> {
-    const client = this.client;
-    if (!client) return 0;
+  private async sealOnce(client: Client): Promise<number> {
     const results = (await client.query(READ_SQL)) as unknown as QueryResult[];
     const [auditHead] = results[1].rows as Head[];
     const [eventsHead] = results[2].rows as Head[];
@@ -247,48 +208,5 @@ export class Sealer implements OnApplicationBootstrap, BeforeApplicationShutdown
     // Local relays and settle() now; other instances hear the NOTIFY sent at COMMIT.
     this.listener.wakeLocal('am_events');
     return Math.max(audit.length, events.length);
-  }
-
-  /** The sealer's own session (the advisory lock lives and dies with it). */
-  private connection(): Promise<Client | undefined> {
-    if (this.client) return Promise.resolve(this.client);
-    this.connecting ??= (async () => {
-      const options = this.dataSource.options as { url?: string };
-      const client = new Client({
-        connectionString: options.url,
-        application_name: 'agentmanager-sealer',
-        statement_timeout: this.config.dbStatementTimeoutMs,
-      });
-      client.on('error', (err) => {
-        this.logger.warn({ err: err.message }, 'the sealer connection failed');
-        void this.dropConnection();
-      });
-      try {
-        await client.connect();
-      } catch (err) {
-        await client.end().catch(() => undefined);
-        throw err;
-      }
-      // Its NOTIFYs are delivered in-process by signal() above.
-      this.listener.ignoreBackend(backendPid(client), true);
-      this.client = client;
-      return client;
-    })().finally(() => {
-      this.connecting = undefined;
-    });
-    return this.connecting;
-  }
-
-  private async dropConnection(): Promise<void> {
-    const client = this.client;
-    this.client = undefined;
-    if (this.leading) {
-      this.leading = false;
-      this.metrics.sealerLeader.set(0);
-      this.listener.setLocalOnly('am_pending', false);
-    }
-    if (!client) return;
-    this.listener.ignoreBackend(backendPid(client), false);
-    await client.end().catch(() => undefined);
   }
 }

@@ -2,7 +2,7 @@ import { Injectable, type OnModuleInit } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import { AuditService, type AuditEntry } from '../audit/audit.service';
 import { SYSTEM_ACTOR } from '../access/principal';
-import { PgListener } from '../notifications/pg-listener.service';
+import { journalNotify } from '../outbox/commit-journal';
 import { TaskHooks } from '../tasks/task-hooks';
 import type { TaskRow } from '../tasks/tasks.repository';
 import { TasksService } from '../tasks/tasks.service';
@@ -60,7 +60,7 @@ export class PipelineRunEngine implements OnModuleInit {
       await this.tasks.detachDependency(manager, dependents, task.id);
       const promoted = await this.tasks.promoteRunnable(manager, dependents);
       for (const t of promoted) await this.hooks.taskChanged(manager, t);
-      if (promoted.length) await PgListener.notify(manager, 'am_tasks_ready');
+      if (promoted.length) journalNotify(manager, 'am_tasks_ready');
       await this.audit.record(manager, {
         actor: SYSTEM_ACTOR,
         action: 'pipeline_run.stage_skipped',

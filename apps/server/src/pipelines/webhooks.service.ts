@@ -1,4 +1,4 @@
-import { Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { createHmac } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -9,6 +9,7 @@ import { SYSTEM_ACTOR } from '../access/principal';
 import { InjectLogger } from '../common/logger.module';
 import type { AppConfig } from '../config/app-config';
 import { InjectConfig } from '../config/config.module';
+import { Scheduler } from '../scheduler/scheduler.service';
 import { SecretsService } from '../secrets/secrets.service';
 import { WebhookSender, WEBHOOK_TIMEOUT_MS, type SendOutcome } from './webhook-sender';
 
@@ -27,20 +28,18 @@ interface DeliveryRow {
 
 /**
  * Stored, signed webhook deliveries. A row is written in the transaction that finishes the run,
- * so a delivery is never lost to a crash; a loop on every instance leases due rows
+ * so a delivery is never lost to a crash; a scheduled job on every instance leases due rows
  * (`FOR UPDATE SKIP LOCKED`, pushing next_attempt_at past the attempt's timeout), POSTs them
  * outside any transaction, and records the outcome: delivered, retried with backoff, or failed
  * (attempts exhausted, or a refused target, which no retry can fix).
  */
 @Injectable()
-export class WebhooksService implements OnApplicationBootstrap, OnApplicationShutdown {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
-
+export class WebhooksService implements OnModuleInit {
   constructor(
     @InjectConfig() private readonly config: AppConfig,
     @InjectDataSource() private readonly dataSource: DataSource,
     @InjectLogger() private readonly logger: Logger,
+    private readonly scheduler: Scheduler,
     private readonly sender: WebhookSender,
     private readonly secrets: SecretsService,
     private readonly audit: AuditService,
@@ -60,27 +59,8 @@ export class WebhooksService implements OnApplicationBootstrap, OnApplicationShu
     return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
   }
 
-  onApplicationBootstrap(): void {
-    this.schedule();
-  }
-
-  async onApplicationShutdown(): Promise<void> {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    await this.running;
-  }
-
-  private schedule(): void {
-    this.timer = setTimeout(() => {
-      this.running = this.deliverDue()
-        .then(() => undefined)
-        .catch((err: unknown) => this.logger.warn({ err: (err as Error).message }, 'webhook delivery round failed; will retry'))
-        .finally(() => {
-          this.running = undefined;
-          if (this.timer) this.schedule();
-        });
-    }, this.config.sweepIntervalMs);
-    this.timer.unref();
+  onModuleInit(): void {
+    this.scheduler.register({ kind: 'every-instance', name: 'webhook-delivery', intervalMs: this.config.sweepIntervalMs, run: () => this.deliverDue() });
   }
 
   /** One round: lease due deliveries, send them, record each outcome. Public for tests and tools. */

@@ -1,10 +1,11 @@
 import { Module, type OnModuleInit } from '@nestjs/common';
 import { APP_INTERCEPTOR } from '@nestjs/core';
-import { SweepRegistry } from '../notifications/sweep-registry';
+import type { AppConfig } from '../config/app-config';
+import { InjectConfig } from '../config/config.module';
+import { JOB_LOCKS } from '../scheduler/job-locks';
+import { Scheduler } from '../scheduler/scheduler.service';
 import { RateLimitInterceptor } from './rate-limit.interceptor';
 import { RateLimitRepository } from './rate-limit.repository';
-
-const PRUNE_SWEEP_KEY = 7_316_120;
 
 /** The global per-principal / per-IP request budget (an interceptor, so it runs after authentication). */
 @Module({
@@ -12,11 +13,18 @@ const PRUNE_SWEEP_KEY = 7_316_120;
 })
 export class RateLimitModule implements OnModuleInit {
   constructor(
-    private readonly sweeps: SweepRegistry,
+    @InjectConfig() private readonly config: AppConfig,
+    private readonly scheduler: Scheduler,
     private readonly repository: RateLimitRepository,
   ) {}
 
   onModuleInit(): void {
-    this.sweeps.register({ name: 'rate-limit-prune', lockKey: PRUNE_SWEEP_KEY, run: (manager) => this.repository.prune(manager) });
+    this.scheduler.register({
+      kind: 'locked',
+      name: 'rate-limit-prune',
+      intervalMs: this.config.sweepIntervalMs,
+      lockKey: JOB_LOCKS.rateLimitPrune,
+      run: (manager) => this.repository.prune(manager),
+    });
   }
 }

@@ -12,7 +12,7 @@ import type { CreateRoleDto, RoleDto, RoleListDto, UpdateRoleDto } from './dto/r
 import { excessPermissions } from './permission-bounds';
 import type { RoleEntity } from './role.entity';
 import { RolesRepository } from './roles.repository';
-import { revokeCachedPrincipals } from '../access/revocation';
+import { revokeCachedPrincipals } from '../outbox/commit-journal';
 
 const ADMIN_ROLE = 'admin';
 
@@ -109,7 +109,7 @@ export class RolesService {
         assertWithinCaller(principal, permissions, before.permissions);
       }
       const after = await this.roles.update(manager, name, { description: body.description, permissions });
-      if (permissions) await revokeCachedPrincipals(manager);
+      if (permissions) revokeCachedPrincipals(manager);
       await this.audit.record(manager, {
         actor: principal.actor,
         action: 'role.update',
@@ -141,7 +141,7 @@ export class RolesService {
       }
       const detached = await this.roles.detachFromDeadKeys(manager, name);
       await this.roles.delete(manager, name);
-      await revokeCachedPrincipals(manager);
+      revokeCachedPrincipals(manager);
       await this.audit.record(manager, {
         actor: principal.actor,
         action: 'role.delete',

@@ -6,8 +6,8 @@ import { AuditService } from '../audit/audit.service';
 import { actingOwner, type Principal } from '../access/principal';
 import { DomainError, notFound } from '../common/errors';
 import { MetricsService } from '../metrics/metrics.service';
-import { PgListener, waitForWake } from '../notifications/pg-listener.service';
-import { ShutdownSignal } from '../notifications/shutdown-signal';
+import { PgListener, waitForWake } from '../database/pg-listener.service';
+import { ShutdownState } from '../lifecycle/shutdown-state';
 import type { ClaimTasksDto, TaskDto } from './dto/task.dto';
 import { TASK_FILE_LOCKS, TaskHooks, type TaskFileLocks } from './task-hooks';
 import { toTaskDto } from './task.mapper';
@@ -36,7 +36,7 @@ export class ClaimTasksUseCase {
     private readonly hooks: TaskHooks,
     private readonly audit: AuditService,
     private readonly listener: PgListener,
-    private readonly shutdown: ShutdownSignal,
+    private readonly shutdown: ShutdownState,
     @Inject(TASK_FILE_LOCKS) private readonly fileLocks: TaskFileLocks,
     private readonly metrics: MetricsService,
   ) {}

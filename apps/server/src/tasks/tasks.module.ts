@@ -27,6 +27,6 @@ import { TasksSweeper } from './tasks.sweeper';
     AgentTaskLeasesAdapter,
     { provide: AGENT_TASK_LEASES, useExisting: AgentTaskLeasesAdapter },
   ],
-  exports: [TasksService, TasksRepository, TaskHooks, TasksSweeper, ClaimTasksUseCase, AGENT_TASK_LEASES],
+  exports: [TasksService, TasksRepository, TaskHooks, ClaimTasksUseCase, AGENT_TASK_LEASES],
 })
 export class TasksModule {}

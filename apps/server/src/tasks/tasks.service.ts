@@ -12,7 +12,7 @@ import { decodeCursor, page } from '../common/pagination';
 import type { AppConfig } from '../config/app-config';
 import { InjectConfig } from '../config/config.module';
 import { MetricsService } from '../metrics/metrics.service';
-import { PgListener } from '../notifications/pg-listener.service';
+import { journalNotify } from '../outbox/commit-journal';
 import type { CompleteDto, CreateTaskDto, FailDto, ListTasksQueryDto, ProgressDto, TaskDto, TaskListDto } from './dto/task.dto';
 import { EventsService } from '../events/events.service';
 import { emitTaskEvents } from './task.events';
@@ -53,7 +53,7 @@ export class TasksService implements OnModuleInit {
           await this.fileLocks.releaseForTask(manager, task.id, 'agent_deregistered');
           await this.hooks.taskChanged(manager, task);
         }
-        if (released.length) await PgListener.notify(manager, 'am_tasks_ready');
+        if (released.length) journalNotify(manager, 'am_tasks_ready');
       } else {
         // Offline or disabled: end its leases now; the lapsed-lease sweep counts the attempts as failed.
         await this.tasks.expireAgentLeases(manager, agentId);
@@ -126,7 +126,7 @@ export class TasksService implements OnModuleInit {
       createdBy: owner,
       runAt: body.run_at ?? null,
     });
-    if (task.status === 'ready') await PgListener.notify(manager, 'am_tasks_ready');
+    if (task.status === 'ready') journalNotify(manager, 'am_tasks_ready');
     await this.hooks.taskChanged(manager, task);
     await this.audit.record(manager, {
       actor,
@@ -187,7 +187,7 @@ export class TasksService implements OnModuleInit {
       const unblocked = task.has_waiting_dependents ? await this.tasks.promoteRunnablePending(manager, 1000, id) : [];
       for (const t of unblocked) await this.hooks.taskChanged(manager, t);
       // A freed slot or newly runnable dependents: wake long-polling claimers.
-      await PgListener.notify(manager, 'am_tasks_ready');
+      journalNotify(manager, 'am_tasks_ready');
       await this.audit.record(manager, {
         actor: { type: 'agent', id: body.agent_id },
         action: 'task.complete',
@@ -266,7 +266,7 @@ export class TasksService implements OnModuleInit {
         deps.some((d) => d.status !== 'completed') ||
         (current.run_at !== null && current.run_at.getTime() > Date.now());
       const task = await this.tasks.requeueForRetry(manager, id, waiting ? 'pending' : 'ready');
-      if (task.status === 'ready') await PgListener.notify(manager, 'am_tasks_ready');
+      if (task.status === 'ready') journalNotify(manager, 'am_tasks_ready');
       await this.hooks.taskChanged(manager, task);
       await this.audit.record(manager, {
         actor: principal.actor,

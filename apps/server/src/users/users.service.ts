@@ -16,7 +16,7 @@ import type { CreateUserDto, ListUsersQueryDto, UpdateUserDto, UserDto, UserList
 import { RolesRepository } from '../roles/roles.repository';
 import { USER_SESSIONS, type UserSessions } from './user-sessions';
 import { UsersRepository, type UserWithRoles } from './users.repository';
-import { revokeCachedPrincipals } from '../access/revocation';
+import { revokeCachedPrincipals } from '../outbox/commit-journal';
 
 const FIRST_ADMIN_LOCK = 7_316_002;
 
@@ -138,7 +138,7 @@ export class UsersService implements OnApplicationBootstrap {
       if (losesAdmin) await this.assertAnotherAdminRemains(manager, id);
       await this.users.update(manager, id, { email: body.email, passwordHash, disabled: body.disabled });
       if (roles) await this.users.replaceRoles(manager, id, roles);
-      if (roles || body.disabled !== undefined) await revokeCachedPrincipals(manager);
+      if (roles || body.disabled !== undefined) revokeCachedPrincipals(manager);
       // A new password or a disabled account ends every session at once.
       if (passwordHash !== undefined || body.disabled === true) await this.sessions.revokeAllForUser(manager, id);
       const changed = Object.keys(body).filter((k) => k !== 'password');
@@ -166,7 +166,7 @@ export class UsersService implements OnApplicationBootstrap {
       }
       if (before.roles.includes('admin')) await this.assertAnotherAdminRemains(manager, id);
       await this.users.delete(manager, id);
-      await revokeCachedPrincipals(manager);
+      revokeCachedPrincipals(manager);
       await this.audit.record(manager, {
         actor: principal.actor,
         action: 'user.delete',

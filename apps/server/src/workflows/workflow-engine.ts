@@ -5,7 +5,7 @@ import type { EntityManager } from 'typeorm';
 import { AuditService, type AuditEntry } from '../audit/audit.service';
 import { SYSTEM_ACTOR } from '../access/principal';
 import { validationFailed, type DomainError, type FieldError } from '../common/errors';
-import { PgListener } from '../notifications/pg-listener.service';
+import { journalNotify } from '../outbox/commit-journal';
 import { TaskHooks } from '../tasks/task-hooks';
 import type { TaskRow } from '../tasks/tasks.repository';
 import { TasksService } from '../tasks/tasks.service';
@@ -175,7 +175,7 @@ export class WorkflowEngine implements OnModuleInit {
       const row = await this.tasks.resetForRework(manager, task.id, waits ? 'pending' : 'ready', notes.has(node.key) ? (notes.get(node.key) ?? null) : null);
       await this.hooks.taskChanged(manager, row);
     }
-    await PgListener.notify(manager, 'am_tasks_ready');
+    journalNotify(manager, 'am_tasks_ready');
   }
 
   private async onPlannerFinished(manager: EntityManager, wf: WorkflowRow, task: TaskRow): Promise<void> {

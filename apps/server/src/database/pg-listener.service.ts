@@ -2,9 +2,9 @@ import { Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nest
 import { InjectDataSource } from '@nestjs/typeorm';
 import { Client, type ClientConfig } from 'pg';
 import type { Logger } from 'pino';
-import type { DataSource, EntityManager } from 'typeorm';
+import type { DataSource } from 'typeorm';
 import { InjectLogger } from '../common/logger.module';
-import { journalNotify, setCommitSignalSink, type Channel } from '../outbox/commit-journal';
+import { setCommitSignalSink, type Channel } from './commit-signals';
 
 export type { Channel };
 
@@ -59,11 +59,6 @@ export class PgListener implements OnModuleInit, OnApplicationShutdown {
     if (!set) this.listeners.set(channel, (set = new Set()));
     set.add(listener);
     return () => set.delete(listener);
-  }
-
-  /** Signals `channel` on every instance once `manager`'s transaction commits. */
-  static async notify(manager: EntityManager, channel: Channel): Promise<void> {
-    journalNotify(manager, channel);
   }
 
   /** Wakes this instance's waiters on `channels` now, and the other instances' shortly. */
