@@ -16,7 +16,7 @@ import { Pool } from 'pg';
 import { createServerApp } from '../../apps/server/src/bootstrap';
 import { createLogger } from '../../apps/server/src/common/logger';
 import { loadConfig } from '../../apps/server/src/config/app-config';
-import { forkServer, type ChildServer } from './bench-support';
+import { type ChildServer,forkServer } from './bench-support';
 
 export const ADMIN_PASSWORD = 'bench-admin-password';
 export const POOL_SIZE = 20; // the server's DB_POOL_SIZE default; the floor gets the same

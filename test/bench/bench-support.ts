@@ -1,11 +1,11 @@
 /** Plumbing shared by the benchmarks: a throwaway database, servers in child processes, HTTP, figures. */
-import { fork, type ChildProcess } from 'node:child_process';
+import { type ChildProcess,fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
-import { startEmbeddedPostgres } from '../../libs/database/src';
+import { startEmbeddedPostgres } from '@agentmanager/database';
 
 // ---------------------------------------------------------------------------------------------
 // Settings

@@ -17,9 +17,9 @@
  * (1000000). BENCH_CPU_PROF=<dir> writes a CPU profile of each server there.
  */
 import { Client } from 'pg';
-import { envInt, figureLine, ms, postExpecting, ratio, request, stopServer, withDatabase, type ChildServer, type Figure } from './bench-support';
-import { ADMIN_PASSWORD, MINIMAL_TASKS_DDL, POOL_SIZE, startBenchServer, type FloorName } from './bench-servers';
-import { drain, printRun, printRunHeader, sequentialClaims, submit, workersOn, type Endpoint, type RunResult, type Worker } from './workloads';
+import { ADMIN_PASSWORD, type FloorName,MINIMAL_TASKS_DDL, POOL_SIZE, startBenchServer } from './bench-servers';
+import { type ChildServer, envInt, type Figure,figureLine, ms, postExpecting, ratio, request, stopServer, withDatabase } from './bench-support';
+import { drain, type Endpoint, printRun, printRunHeader, type RunResult, sequentialClaims, submit, type Worker,workersOn } from './workloads';
 
 const TASKS = envInt('BENCH_TASKS', 2500);
 const WORKERS = envInt('BENCH_WORKERS', 32);

@@ -25,7 +25,7 @@ import { io, type Socket } from 'socket.io-client';
 import { createServerApp } from '../../apps/server/src/bootstrap';
 import { createLogger } from '../../apps/server/src/common/logger';
 import { loadConfig } from '../../apps/server/src/config/app-config';
-import { envInt, figureLine, forkServer, percentile, ratio, request, stopServer, withDatabase, type ChildServer, type Figure } from './bench-support';
+import { type ChildServer, envInt, type Figure,figureLine, forkServer, percentile, ratio, request, stopServer, withDatabase } from './bench-support';
 
 const SOCKETS = envInt('BENCH_SOCKETS', 500);
 const SECONDS = envInt('BENCH_SECONDS', 15);

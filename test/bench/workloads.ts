@@ -2,7 +2,7 @@
  * The load the claim benchmark generates. Every write path (the REST API under /api/v1, a floor
  * under /minimal or /schema) answers the same three calls, so one workload measures them all.
  */
-import { latencies, ms, post, tableRow, type Latencies } from './bench-support';
+import { type Latencies,latencies, ms, post, tableRow } from './bench-support';
 
 /** Where requests go: `base` + `/tasks`, `/tasks/claim`, `/tasks/{id}/complete`. */
 export interface Endpoint {

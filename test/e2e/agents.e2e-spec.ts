@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import {
+  type AuthHeader,
   claimTasks,
   createApiKey,
   createTask,
@@ -7,9 +8,8 @@ import {
   expectError,
   loginAdmin,
   registerAgent,
-  uniqueName,
-  type AuthHeader,
   type Session,
+  uniqueName,
 } from '../harness/factories';
 import { createTestApp, type TestApp } from '../harness/test-app';
 

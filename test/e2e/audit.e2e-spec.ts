@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { createUser, expectError, login, loginAdmin, uniqueName, type Session } from '../harness/factories';
+import { createUser, expectError, login, loginAdmin, type Session,uniqueName } from '../harness/factories';
 import { ADMIN_PASSWORD, createTestApp, type TestApp } from '../harness/test-app';
 
 interface AuditEvent {

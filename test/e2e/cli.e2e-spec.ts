@@ -1,8 +1,8 @@
 import { execFile } from 'node:child_process';
 import { rmSync, statSync, writeFileSync } from 'node:fs';
-import type { Task } from '../../libs/contracts/src';
-import { createTestApp, ADMIN_PASSWORD, type TestApp } from '../harness/test-app';
-import { claimTasks, completeTask, createApiKey, eventually, login, loginAdmin, registerAgent, uniqueName, type AuthHeader } from '../harness/factories';
+import type { Task } from '@agentmanager/contracts';
+import { type AuthHeader,claimTasks, completeTask, createApiKey, eventually, login, loginAdmin, registerAgent, uniqueName } from '../harness/factories';
+import { ADMIN_PASSWORD, createTestApp, type TestApp } from '../harness/test-app';
 import { artifactPath, buildCli } from '../harness/worker-process';
 
 interface CliRun {

@@ -1,8 +1,8 @@
+import type { AddressInfo } from 'node:net';
 import { createServerApp, type ServerApp } from '../../apps/server/src/bootstrap';
 import { createLogger } from '../../apps/server/src/common/logger';
 import { loadConfig } from '../../apps/server/src/config/app-config';
-import type { AddressInfo } from 'node:net';
-import { claimTasks, createApiKey, createTask, createUser, loginAdmin, registerAgent, uniqueName, type Session } from '../harness/factories';
+import { claimTasks, createApiKey, createTask, createUser, loginAdmin, registerAgent, type Session,uniqueName } from '../harness/factories';
 import { EventClient } from '../harness/sockets';
 import { ADMIN_PASSWORD, createTestApp, type TestApp } from '../harness/test-app';
 

@@ -1,11 +1,11 @@
-import { FileLocksService } from '../../apps/server/src/file-locks/file-locks.service';
-import { locksConflict, type LockAccess } from '../../apps/server/src/file-locks/lock-compatibility';
+import { inTransaction } from '@agentmanager/database';
 import { fromKey, pathsOverlap } from '../../apps/server/src/common/lock-path';
+import { FileLocksService } from '../../apps/server/src/file-locks/file-locks.service';
+import { type LockAccess,locksConflict } from '../../apps/server/src/file-locks/lock-compatibility';
 import { createApiKey, loginAdmin, uniqueName } from '../harness/factories';
-import { findOverlaps, timestampMicros, type Interval } from '../harness/history';
-import { createTestApp, type TestApp } from '../harness/test-app';
-import { inTransaction } from '../../libs/database/src';
+import { findOverlaps, type Interval,timestampMicros } from '../harness/history';
 import { prng } from '../harness/prng';
+import { createTestApp, type TestApp } from '../harness/test-app';
 
 const ACQUIRERS = 32;
 const RUN_MS = 8000;

@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
+import { inTransaction } from '@agentmanager/database';
 import { AgentLifecycle } from '../../apps/server/src/agents/agent-lifecycle';
 import { AuditService } from '../../apps/server/src/audit/audit.service';
 import { FileLocksService } from '../../apps/server/src/file-locks/file-locks.service';
-import { claimTasks, createApiKey, createUser, expectError, loginAdmin, registerAgent as registerWith, uniqueName, type Session } from '../harness/factories';
+import { claimTasks, createApiKey, createUser, expectError, loginAdmin, registerAgent as registerWith, type Session,uniqueName } from '../harness/factories';
 import { createTestApp, type TestApp } from '../harness/test-app';
-import { inTransaction } from '../../libs/database/src';
 
 type Auth = { Authorization: string };
 type Access = 'read' | 'write' | 'exclusive';

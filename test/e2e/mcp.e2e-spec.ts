@@ -1,13 +1,14 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { ResourceUpdatedNotificationSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { type CallToolResult,ResourceUpdatedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import type { AddressInfo } from 'node:net';
 import { createServerApp, type ServerApp } from '../../apps/server/src/bootstrap';
-import { createLogger } from '../../apps/server/src/common/logger';
 import { ERROR_STATUS, type ErrorCode } from '../../apps/server/src/common/errors';
+import { createLogger } from '../../apps/server/src/common/logger';
 import { loadConfig } from '../../apps/server/src/config/app-config';
 import { McpSessions } from '../../apps/server/src/mcp/mcp-sessions';
 import {
+  type AuthHeader,
   claimTasks,
   createApiKey,
   createTask,
@@ -15,9 +16,8 @@ import {
   eventually,
   loginAdmin,
   registerAgent,
-  uniqueName,
-  type AuthHeader,
   type Session,
+  uniqueName,
 } from '../harness/factories';
 import { ADMIN_PASSWORD, createTestApp, type TestApp } from '../harness/test-app';
 

@@ -3,6 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebhookSender } from '../../apps/server/src/pipelines/webhook-sender';
 import {
+  type AuthHeader,
   claimTasks,
   completeTask,
   createApiKey,
@@ -12,9 +13,8 @@ import {
   failTask,
   loginAdmin,
   registerAgent,
-  uniqueName,
-  type AuthHeader,
   type Session,
+  uniqueName,
 } from '../harness/factories';
 import { createTestApp, type TestApp } from '../harness/test-app';
 

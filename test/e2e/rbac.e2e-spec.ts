@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Response } from 'supertest';
-import { createApiKey, createUser, expectError, loginAdmin, uniqueName, type Session } from '../harness/factories';
+import { createApiKey, createUser, expectError, loginAdmin, type Session,uniqueName } from '../harness/factories';
 import { ADMIN_PASSWORD, createTestApp, type TestApp } from '../harness/test-app';
 
 const ADMIN_ROUTES = ['/api/v1/users', '/api/v1/roles', '/api/v1/api-keys', '/api/v1/audit-events'];

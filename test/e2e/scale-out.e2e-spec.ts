@@ -1,13 +1,13 @@
 import { Pool } from 'pg';
 import request from 'supertest';
-import { locksConflict, type LockAccess } from '../../apps/server/src/file-locks/lock-compatibility';
 import { fromKey, pathsOverlap } from '../../apps/server/src/common/lock-path';
-import { buildServer, startServerProcess, type ServerProcess } from '../harness/built-server';
-import { createApiKey, loginAdmin, uniqueName, type Session } from '../harness/factories';
-import { checkTaskHistory, findOverlaps, TaskHistory, timestampMicros, type ClaimedTask } from '../harness/history';
+import { type LockAccess,locksConflict } from '../../apps/server/src/file-locks/lock-compatibility';
+import { buildServer, type ServerProcess,startServerProcess } from '../harness/built-server';
+import { createApiKey, loginAdmin, type Session,uniqueName } from '../harness/factories';
+import { checkTaskHistory, type ClaimedTask,findOverlaps, TaskHistory, timestampMicros } from '../harness/history';
+import { prng } from '../harness/prng';
 import { ADMIN_PASSWORD, type TestApp } from '../harness/test-app';
 import { cloneTemplateDatabase, dropDatabase } from '../harness/test-database';
-import { prng } from '../harness/prng';
 
 // Two built server processes on one database, every client alternating between them call by
 // call: claims, file locks and the sweepers (running on both) must keep the same invariants as

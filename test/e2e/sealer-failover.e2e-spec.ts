@@ -1,7 +1,7 @@
 import { Pool } from 'pg';
 import request from 'supertest';
-import { buildServer, startServerProcess, type ServerProcess } from '../harness/built-server';
-import { createApiKey, loginAdmin, uniqueName, type Session } from '../harness/factories';
+import { buildServer, type ServerProcess,startServerProcess } from '../harness/built-server';
+import { createApiKey, loginAdmin, type Session,uniqueName } from '../harness/factories';
 import { ADMIN_PASSWORD, type TestApp } from '../harness/test-app';
 import { cloneTemplateDatabase, dropDatabase } from '../harness/test-database';
 

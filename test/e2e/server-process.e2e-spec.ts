@@ -1,10 +1,10 @@
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { buildServer, type ServerProcess,startServerProcess } from '../harness/built-server';
 import { EventClient } from '../harness/sockets';
-import { buildServer, startServerProcess, type ServerProcess } from '../harness/built-server';
 import { cloneTemplateDatabase, dropDatabase } from '../harness/test-database';
 
 // The built server as a real process (node dist/apps/server/src/main.js): what SIGTERM does to

@@ -1,7 +1,7 @@
 import { createApiKey, loginAdmin, uniqueName } from '../harness/factories';
-import { checkTaskHistory, TaskHistory, type ClaimedTask } from '../harness/history';
-import { createTestApp, type TestApp } from '../harness/test-app';
+import { checkTaskHistory, type ClaimedTask,TaskHistory } from '../harness/history';
 import { prng } from '../harness/prng';
+import { createTestApp, type TestApp } from '../harness/test-app';
 
 // Jepsen-shaped: many HTTP claim loops over a few agents drain a backlog while some loops die
 // holding tasks and others sleep past their lease; afterwards the recorded history and the

@@ -1,5 +1,5 @@
 import { Client } from 'pg';
-import { claimTasks, completeTask, createApiKey, createTask, createUser, loginAdmin, registerAgent, uniqueName, type AuthHeader, type Session } from '../harness/factories';
+import { type AuthHeader, claimTasks, completeTask, createApiKey, createTask, createUser, loginAdmin, registerAgent, type Session,uniqueName } from '../harness/factories';
 import { prng } from '../harness/prng';
 import { createTestApp, type TestApp } from '../harness/test-app';
 

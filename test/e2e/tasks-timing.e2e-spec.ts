@@ -1,4 +1,5 @@
 import {
+  type AuthHeader,
   claimTasks,
   createApiKey,
   createTask,
@@ -7,9 +8,8 @@ import {
   expectError,
   loginAdmin,
   registerAgent,
-  uniqueName,
-  type AuthHeader,
   type Session,
+  uniqueName,
 } from '../harness/factories';
 import { createTestApp, type TestApp } from '../harness/test-app';
 

@@ -1,13 +1,13 @@
+import { writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { writeFileSync } from 'node:fs';
+import { AgentManagerClient, type EventStream } from '@agentmanager/client';
+import type { AgentManagerEvent, Task } from '@agentmanager/contracts';
 import { createServerApp, type ServerApp } from '../../apps/server/src/bootstrap';
 import { createLogger } from '../../apps/server/src/common/logger';
 import { gracefulShutdown } from '../../apps/server/src/shutdown';
-import { AgentManagerClient, type EventStream } from '../../libs/client/src';
-import type { AgentManagerEvent, Task } from '../../libs/contracts/src';
+import { createApiKey, eventually, loginAdmin, type Session,uniqueName } from '../harness/factories';
 import { createTestApp, type TestApp } from '../harness/test-app';
-import { createApiKey, eventually, loginAdmin, uniqueName, type Session } from '../harness/factories';
 import { artifactPath, buildWorker, WorkerProcess } from '../harness/worker-process';
 
 /**

@@ -1,4 +1,5 @@
 import {
+  type AuthHeader,
   claimTasks,
   completeTask,
   createApiKey,
@@ -8,9 +9,8 @@ import {
   failTask,
   loginAdmin,
   registerAgent,
-  uniqueName,
-  type AuthHeader,
   type Session,
+  uniqueName,
 } from '../harness/factories';
 import { createTestApp, type TestApp } from '../harness/test-app';
 

@@ -1,7 +1,7 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { type ChildProcess,spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePort } from '../../libs/database/src';
+import { freePort } from '@agentmanager/database';
 
 const ROOT = join(__dirname, '../..');
 export const MAIN_JS = join(ROOT, 'dist/apps/server/src/main.js');

@@ -1,7 +1,7 @@
 import { chmodSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createDataSource, migrations, runMigrations, startEmbeddedPostgres } from '../../libs/database/src';
+import { createDataSource, migrations, runMigrations, startEmbeddedPostgres } from '@agentmanager/database';
 import { ENTITIES } from '../../apps/server/src/entities';
 import { adminQuery, ENV_ADMIN_URL, ENV_TEMPLATE, withDatabase } from './test-database';
 

@@ -1,10 +1,10 @@
-import { Writable } from 'node:stream';
 import type { AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
 import request from 'supertest';
 import type TestAgent from 'supertest/lib/agent';
 import { createServerApp, type ServerApp } from '../../apps/server/src/bootstrap';
 import { createLogger } from '../../apps/server/src/common/logger';
-import { loadConfig, type AppConfig } from '../../apps/server/src/config/app-config';
+import { type AppConfig,loadConfig } from '../../apps/server/src/config/app-config';
 import { Sealer } from '../../apps/server/src/outbox/sealer.service';
 import { cloneTemplateDatabase, dropDatabase } from './test-database';
 

@@ -2,8 +2,8 @@ import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
-import type { Agent, AgentManagerEvent, EventChannel, Task } from '../../../libs/contracts/src';
-import { AgentManagerClient, AgentManagerError, isConnectionError, type ApiKey, type Lock } from '../../../libs/client/src';
+import { AgentManagerClient, AgentManagerError, type ApiKey, isConnectionError, type Lock } from '@agentmanager/client';
+import type { Agent, AgentManagerEvent, EventChannel, Task } from '@agentmanager/contracts';
 import { credentialsPath, readCredentials, removeCredentials, writeCredentials } from './credentials';
 import { ago, details, table } from './output';
 

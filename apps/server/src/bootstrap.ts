@@ -5,7 +5,7 @@ import { AppModule } from './app.module';
 import { PinoNestLogger } from './common/logger';
 import type { AppConfig } from './config/app-config';
 import { configureApp, registerNotFoundFallback } from './configure-app';
-import { openDatabase, type OpenDatabase } from './database/open-database';
+import { type OpenDatabase,openDatabase } from './database/open-database';
 
 export interface ServerApp {
   app: NestExpressApplication;

@@ -1,4 +1,4 @@
-import { RequestMethod, type INestApplication } from '@nestjs/common';
+import { type INestApplication,RequestMethod } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { NextFunction, Request, Response } from 'express';
@@ -7,16 +7,16 @@ import type { Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
 import { DataSource } from 'typeorm';
 import { DomainError } from './common/errors';
-import { httpMetrics, LoadShedder, traceHeader, requestTimeout, securityHeaders } from './http/http-hardening';
 import { HttpErrorFilter, sendError } from './common/http-error.filter';
 import { RequestContextStore } from './common/request-context';
 import { requestIdFrom } from './common/request-id';
 import { createValidationPipe } from './common/validation';
+import type { AppConfig } from './config/app-config';
 import { AppIoAdapter } from './events/io-adapter';
+import { httpMetrics, LoadShedder, requestTimeout, securityHeaders,traceHeader } from './http/http-hardening';
 import { ShutdownState } from './lifecycle/shutdown-state';
 import { MetricsService } from './metrics/metrics.service';
 import { findPanelDir, panelMiddleware } from './panel/panel-static';
-import type { AppConfig } from './config/app-config';
 
 export const API_PREFIX = 'api/v1';
 

@@ -1,9 +1,9 @@
 // First: tracing must patch http, express and pg before anything loads them.
-import { telemetry } from './telemetry';
 import { createServerApp } from './bootstrap';
 import { createLogger } from './common/logger';
 import { ConfigError, loadConfig } from './config/app-config';
 import { gracefulShutdown } from './shutdown';
+import { telemetry } from './telemetry';
 
 async function main(): Promise<void> {
   let config;

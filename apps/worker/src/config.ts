@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import type { AgentType } from '../../../libs/contracts/src';
+import type { AgentType } from '@agentmanager/contracts';
 
 /** Seed 000's mcp_client_config.json, plus the worker's own optional settings. */
 export interface WorkerConfig {

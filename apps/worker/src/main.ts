@@ -1,6 +1,6 @@
-import { loadHandlers } from './handlers';
 import { ConfigError, loadWorkerConfig, USAGE } from './config';
-import { Worker, type LogFn } from './worker';
+import { loadHandlers } from './handlers';
+import { type LogFn,Worker } from './worker';
 
 /** JSON lines on stdout, like the server's logs. */
 const log: LogFn = (level, msg, fields = {}) => {

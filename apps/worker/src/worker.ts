@@ -1,9 +1,9 @@
 import { hostname } from 'node:os';
-import type { Agent, RaHistory, Task } from '../../../libs/contracts/src';
-import { AgentManagerClient, AgentManagerError, isTransientError } from '../../../libs/client/src';
+import { AgentManagerClient, AgentManagerError, isTransientError } from '@agentmanager/client';
+import type { Agent, RaHistory, Task } from '@agentmanager/contracts';
 import type { WorkerConfig } from './config';
 import { delay } from './handlers/builtin';
-import { HandlerError, NonRetryableError, type HandlerContext, type RaIteration, type TaskHandler } from './handlers/types';
+import { type HandlerContext, HandlerError, NonRetryableError, type RaIteration, type TaskHandler } from './handlers/types';
 
 export type LogFn = (level: 'debug' | 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
 

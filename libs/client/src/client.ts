@@ -1,4 +1,4 @@
-import type { Agent, AgentManagerEvent, ErrorBody, Task, TokenPair } from '../../contracts/src';
+import type { Agent, AgentManagerEvent, ErrorBody, Task, TokenPair } from '@agentmanager/contracts';
 import { AgentManagerError, ConnectionError } from './errors';
 import { EventStream, type EventStreamOptions } from './event-stream';
 import type {
@@ -13,8 +13,8 @@ import type {
   Lock,
   LockQuery,
   Me,
-  PipelineRun,
   Pipeline,
+  PipelineRun,
   ProgressBody,
   RegisterAgentBody,
   TaskError,

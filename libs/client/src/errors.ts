@@ -1,4 +1,4 @@
-import type { ErrorBody } from '../../contracts/src';
+import type { ErrorBody } from '@agentmanager/contracts';
 
 /** An API error: the API.md error body with its HTTP status. */
 export class AgentManagerError extends Error {

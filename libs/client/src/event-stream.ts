@@ -1,5 +1,5 @@
 import { io, type Socket } from 'socket.io-client';
-import type { AgentManagerEvent, EventChannel } from '../../contracts/src';
+import type { AgentManagerEvent, EventChannel } from '@agentmanager/contracts';
 import { AgentManagerError } from './errors';
 
 /** What a stream needs of the client that opened it (AgentManagerClient implements it). */

@@ -4,5 +4,5 @@
  */
 export { AgentManagerClient, type ClientOptions, type RequestOptions } from './client';
 export { AgentManagerError, ConnectionError, isApiError, isConnectionError, isTransientError } from './errors';
-export { EventStream, matchesSubscription, type EventStreamOptions, type EventSubscription } from './event-stream';
+export { EventStream, type EventStreamOptions, type EventSubscription,matchesSubscription } from './event-stream';
 export * from './types';

@@ -1,4 +1,4 @@
-import type { AgentStatus, AgentType, LockAccess, RaHistory, Task, TaskPriority } from '../../contracts/src';
+import type { AgentStatus, AgentType, LockAccess, RaHistory, Task, TaskPriority } from '@agentmanager/contracts';
 
 /** Wire shapes from API.md that libs/contracts does not carry (yet); the client's own view. */
 

@@ -1,6 +1,6 @@
 export * from './data-source';
 export * from './embedded-postgres';
 export * from './migrate';
+export { migrations } from './migrations';
 export * from './query';
 export * from './transaction';
-export { migrations } from './migrations';

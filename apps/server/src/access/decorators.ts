@@ -1,4 +1,4 @@
-import { SetMetadata, createParamDecorator, type ExecutionContext } from '@nestjs/common';
+import { createParamDecorator, type ExecutionContext,SetMetadata } from '@nestjs/common';
 import type { Permission } from './permissions';
 import type { Principal } from './principal';
 

@@ -1,4 +1,4 @@
-import { BUILT_IN_ROLES, Permission, expand, grants, isGrantablePermission, isSubset } from './permissions';
+import { BUILT_IN_ROLES, expand, grants, isGrantablePermission, isSubset,Permission } from './permissions';
 
 describe('permissions', () => {
   it('grants exact, resource-wildcard and global-wildcard permissions', () => {

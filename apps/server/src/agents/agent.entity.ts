@@ -1,4 +1,4 @@
-import { Check, Column, CreateDateColumn, Entity, Index, Unique, UpdateDateColumn, PrimaryGeneratedColumn } from 'typeorm';
+import { Check, Column, CreateDateColumn, Entity, Index, PrimaryGeneratedColumn,Unique, UpdateDateColumn } from 'typeorm';
 
 export type AgentType = 'worker' | 'orchestrator' | 'validator';
 export type AgentStatus = 'active' | 'draining' | 'offline' | 'disabled';

@@ -1,9 +1,9 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
-import { inTransaction } from '../../../../libs/database/src';
-import { AuditService } from '../audit/audit.service';
+import { inTransaction } from '@agentmanager/database';
 import { actingOwner, ownerOf, type Principal } from '../access/principal';
+import { AuditService } from '../audit/audit.service';
 import { DomainError, notFound } from '../common/errors';
 import { decodeCursor, page } from '../common/pagination';
 import type { AppConfig } from '../config/app-config';
@@ -11,7 +11,7 @@ import { InjectConfig } from '../config/config.module';
 import { EventsService } from '../events/events.service';
 import type { AgentStatus } from './agent.entity';
 import { AGENT_TASK_LEASES, AgentLifecycle, type AgentTaskLeases } from './agent-lifecycle';
-import { AgentsRepository, type AgentRow } from './agents.repository';
+import { type AgentRow,AgentsRepository } from './agents.repository';
 import type {
   AgentDto,
   AgentListDto,

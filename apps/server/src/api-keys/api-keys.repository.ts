@@ -1,8 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { IsNull, type EntityManager, type Repository } from 'typeorm';
-import { ApiKeyRoleEntity } from './api-key-role.entity';
+import { type EntityManager, IsNull, type Repository } from 'typeorm';
 import { ApiKeyEntity } from './api-key.entity';
+import { ApiKeyRoleEntity } from './api-key-role.entity';
 
 /**
  * A key as lists show it: never its hash (nothing outside authentication needs it), with the names

@@ -1,19 +1,19 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
-import { inTransaction } from '../../../../libs/database/src';
-import { AuditService } from '../audit/audit.service';
+import { inTransaction } from '@agentmanager/database';
 import { newApiKey } from '../access/credentials';
 import { WILDCARD } from '../access/permissions';
 import type { Principal } from '../access/principal';
+import { AuditService } from '../audit/audit.service';
 import { DomainError, forbidden, notFound, validationFailed } from '../common/errors';
 import type { ListQueryDto } from '../common/list-query.dto';
 import { decodeCursor, page } from '../common/pagination';
+import { revokeCachedPrincipals } from '../outbox/commit-journal';
 import { excessPermissions } from '../roles/permission-bounds';
 import { RolesRepository } from '../roles/roles.repository';
 import { ApiKeysRepository, type ListedApiKey } from './api-keys.repository';
 import type { ApiKeyDto, ApiKeyListDto, CreateApiKeyDto, CreatedApiKeyDto } from './dto/api-key.dto';
-import { revokeCachedPrincipals } from '../outbox/commit-journal';
 
 function toDto(key: ListedApiKey): ApiKeyDto {
   return {

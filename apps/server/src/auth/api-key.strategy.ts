@@ -2,9 +2,9 @@ import { Injectable } from '@nestjs/common';
 import { PassportStrategy } from '@nestjs/passport';
 import type { Request } from 'express';
 import passport from 'passport';
-import { AuthenticationService, bearerFrom } from './authentication.service';
 import { parseApiKey } from '../access/credentials';
 import type { Principal } from '../access/principal';
+import { AuthenticationService, bearerFrom } from './authentication.service';
 
 type VerifyApiKey = (key: string, done: (err: unknown, principal?: Principal | null) => void) => void;
 

@@ -1,9 +1,9 @@
 import { Body, Controller, Get, Header, HttpCode, Post } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiTags } from '@nestjs/swagger';
-import { AuthService } from './auth.service';
 import { Authenticated, CurrentPrincipal, Public } from '../access/decorators';
-import { LoginDto, MeDto, RefreshDto, TokenPairDto } from './dto/login.dto';
 import type { Principal } from '../access/principal';
+import { AuthService } from './auth.service';
+import { LoginDto, MeDto, RefreshDto, TokenPairDto } from './dto/login.dto';
 
 @ApiTags('auth')
 @Controller('auth')

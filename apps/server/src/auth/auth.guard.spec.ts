@@ -1,10 +1,10 @@
 import type { ExecutionContext } from '@nestjs/common';
 import type { Reflector } from '@nestjs/core';
+import { ANY_AUTHENTICATED, PUBLIC_KEY } from '../access/decorators';
+import type { Principal } from '../access/principal';
 import type { AuditService } from '../audit/audit.service';
 import { AuthGuard } from './auth.guard';
 import type { AuthenticationService } from './authentication.service';
-import { ANY_AUTHENTICATED, PUBLIC_KEY } from '../access/decorators';
-import type { Principal } from '../access/principal';
 
 const principal: Principal = {
   kind: 'api_key',

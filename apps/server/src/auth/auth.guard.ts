@@ -1,13 +1,13 @@
-import { Injectable, type ExecutionContext } from '@nestjs/common';
+import { type ExecutionContext,Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { AuthGuard as PassportAuthGuard } from '@nestjs/passport';
 import type { Request } from 'express';
-import { forbidden, unauthenticated } from '../common/errors';
-import { AuditService } from '../audit/audit.service';
-import { AuthenticationService, bearerFrom } from './authentication.service';
 import { ANY_AUTHENTICATED, PERMISSION_KEY, PUBLIC_KEY } from '../access/decorators';
 import { grants, type Permission } from '../access/permissions';
 import type { Principal } from '../access/principal';
+import { AuditService } from '../audit/audit.service';
+import { forbidden, unauthenticated } from '../common/errors';
+import { AuthenticationService, bearerFrom } from './authentication.service';
 
 /**
  * Passport tries these in order until one accepts the bearer credential: API keys (recognised by

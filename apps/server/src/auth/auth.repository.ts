@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
-import { rows } from '../../../../libs/database/src';
+import { rows } from '@agentmanager/database';
 
 export interface UserCredentials {
   id: string;

@@ -2,18 +2,18 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
-import { inTransaction } from '../../../../libs/database/src';
-import { AuditService } from '../audit/audit.service';
-import { RequestContextStore } from '../common/request-context';
-import { DomainError, unauthenticated } from '../common/errors';
-import type { AppConfig } from '../config/app-config';
-import { InjectConfig } from '../config/config.module';
-import { AuthRepository } from './auth.repository';
+import { inTransaction } from '@agentmanager/database';
 import { newRefreshToken, sha256Hex } from '../access/credentials';
-import type { MeDto, TokenPairDto } from './dto/login.dto';
 import { PasswordHasher } from '../access/password-hasher';
 import { expand } from '../access/permissions';
 import type { Principal } from '../access/principal';
+import { AuditService } from '../audit/audit.service';
+import { DomainError, unauthenticated } from '../common/errors';
+import { RequestContextStore } from '../common/request-context';
+import type { AppConfig } from '../config/app-config';
+import { InjectConfig } from '../config/config.module';
+import { AuthRepository } from './auth.repository';
+import type { MeDto, TokenPairDto } from './dto/login.dto';
 import { TokenService } from './token.service';
 
 /** An IP may fail this many times more often than one username before it is throttled too. */

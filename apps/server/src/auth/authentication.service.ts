@@ -1,9 +1,9 @@
 import { Injectable, type OnModuleInit } from '@nestjs/common';
+import { hashesEqual, parseApiKey, sha256Hex } from '../access/credentials';
+import type { Principal } from '../access/principal';
 import { unauthenticated } from '../common/errors';
 import { PgListener } from '../database/pg-listener.service';
 import { AuthRepository } from './auth.repository';
-import { hashesEqual, parseApiKey, sha256Hex } from '../access/credentials';
-import type { Principal } from '../access/principal';
 import { TokenService, type VerifiedToken } from './token.service';
 
 /** How long a resolved credential is reused without asking the database again. */

@@ -2,10 +2,10 @@ import { Injectable, type Type } from '@nestjs/common';
 import { PassportStrategy } from '@nestjs/passport';
 import type { Request } from 'express';
 import { Strategy } from 'passport-jwt';
+import type { Principal } from '../access/principal';
 import { unauthenticated } from '../common/errors';
 import { AuthenticationService, bearerFrom } from './authentication.service';
-import type { Principal } from '../access/principal';
-import { TokenService, type JwtClaims, type JwtVerification } from './token.service';
+import { type JwtClaims, type JwtVerification,TokenService } from './token.service';
 
 /**
  * A passport-jwt strategy named `name` for one kind of token: it reads the `Authorization: Bearer`

@@ -3,8 +3,8 @@ import { JwtService } from '@nestjs/jwt';
 import { passportJwtSecret } from 'jwks-rsa';
 import { randomUUID } from 'node:crypto';
 import type { SecretOrKeyProvider, StrategyOptions } from 'passport-jwt';
-import { InjectConfig } from '../config/config.module';
 import type { AppConfig } from '../config/app-config';
+import { InjectConfig } from '../config/config.module';
 import { SecretsService } from '../secrets/secrets.service';
 
 export const LOCAL_ISSUER = 'agentmanager';

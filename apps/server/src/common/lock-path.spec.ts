@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { DomainError } from '../common/errors';
-import { lockPathProblem, normalizeLockPath, overlapSearch, pathsOverlap, topSegment, type LockPath } from './lock-path';
+import { type LockPath,lockPathProblem, normalizeLockPath, overlapSearch, pathsOverlap, topSegment } from './lock-path';
 
 const accepted = (input: string): LockPath | null => (lockPathProblem(input) === null ? normalizeLockPath(input) : null);
 

@@ -1,5 +1,5 @@
-import { ValidationPipe, type ValidationError } from '@nestjs/common';
-import { validationFailed, type FieldError } from './errors';
+import { type ValidationError,ValidationPipe } from '@nestjs/common';
+import { type FieldError,validationFailed } from './errors';
 
 function flatten(errors: ValidationError[], prefix = ''): FieldError[] {
   const out: FieldError[] = [];

@@ -1,4 +1,4 @@
-import { Global, Inject, Module, type DynamicModule } from '@nestjs/common';
+import { type DynamicModule,Global, Inject, Module } from '@nestjs/common';
 import type { AppConfig } from './app-config';
 
 export const APP_CONFIG = Symbol('APP_CONFIG');

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { DataSource } from 'typeorm';
-import { createDataSource, migrations, runMigrations, startEmbeddedPostgres } from '../../../../libs/database/src';
+import { createDataSource, migrations, runMigrations, startEmbeddedPostgres } from '@agentmanager/database';
 import type { AppConfig } from '../config/app-config';
 import { ENTITIES } from '../entities';
 

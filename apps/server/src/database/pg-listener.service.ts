@@ -4,7 +4,7 @@ import { Client, type ClientConfig } from 'pg';
 import type { Logger } from 'pino';
 import type { DataSource } from 'typeorm';
 import { InjectLogger } from '../common/logger.module';
-import { setCommitSignalSink, type Channel } from './commit-signals';
+import { type Channel,setCommitSignalSink } from './commit-signals';
 
 export type { Channel };
 

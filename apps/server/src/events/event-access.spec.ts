@@ -1,7 +1,7 @@
+import { EVENT_CHANNELS } from '@agentmanager/contracts';
 import { Permission } from '../access/permissions';
 import type { Principal } from '../access/principal';
-import { EVENT_CHANNELS } from '../../../../libs/contracts/src';
-import { eventRooms, matches, mayUseChannel, mayView, subscriptionRooms, viewerFor, type RoutableEvent, type Subscription } from './event-access';
+import { eventRooms, matches, mayUseChannel, mayView, type RoutableEvent, type Subscription,subscriptionRooms, viewerFor } from './event-access';
 
 const principal = (permissions: string[], kind: 'user' | 'api_key' = 'user', id = 'p1'): Principal => ({
   kind,

@@ -1,5 +1,5 @@
-import type { EventChannel } from '../../../../libs/contracts/src';
-import { Permission, grants } from '../access/permissions';
+import type { EventChannel } from '@agentmanager/contracts';
+import { grants,Permission } from '../access/permissions';
 import { ownerOf, type Principal } from '../access/principal';
 
 /**

@@ -6,9 +6,9 @@ import { JOB_LOCKS } from '../scheduler/job-locks';
 import { Scheduler } from '../scheduler/scheduler.service';
 import { EventsController } from './events.controller';
 import { EventsGateway } from './events.gateway';
+import { EventsRepository } from './events.repository';
 import { EventsQueryService } from './events-query.service';
 import { EventsRelay } from './events-relay.service';
-import { EventsRepository } from './events.repository';
 
 /** Delivery: the per-instance relay, the Socket.IO gateway, replay over REST, and retention. */
 @Module({

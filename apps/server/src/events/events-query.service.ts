@@ -1,10 +1,10 @@
 import { Injectable } from '@nestjs/common';
 import type { Principal } from '../access/principal';
 import { forbidden } from '../common/errors';
-import { mayView, viewerFor } from './event-access';
-import type { EventListDto } from './dto/events.dto';
-import { EventsRepository } from './events.repository';
 import { Sealer } from '../outbox/sealer.service';
+import type { EventListDto } from './dto/events.dto';
+import { mayView, viewerFor } from './event-access';
+import { EventsRepository } from './events.repository';
 
 @Injectable()
 export class EventsQueryService {

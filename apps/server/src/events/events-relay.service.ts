@@ -1,9 +1,9 @@
-import { Injectable, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
+import { type BeforeApplicationShutdown, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
 import type { Logger } from 'pino';
 import { InjectLogger } from '../common/logger.module';
 import { SingleFlight } from '../common/single-flight';
-import { MetricsService } from '../metrics/metrics.service';
 import { PgListener } from '../database/pg-listener.service';
+import { MetricsService } from '../metrics/metrics.service';
 import { EventsRepository, type StoredEvent } from './events.repository';
 
 const BATCH = 500;

@@ -1,17 +1,17 @@
+import type { BeforeApplicationShutdown } from '@nestjs/common';
 import {
   ConnectedSocket,
   MessageBody,
-  SubscribeMessage,
-  WebSocketGateway,
-  WebSocketServer,
   type OnGatewayConnection,
   type OnGatewayDisconnect,
   type OnGatewayInit,
+  SubscribeMessage,
+  WebSocketGateway,
+  WebSocketServer,
 } from '@nestjs/websockets';
-import type { BeforeApplicationShutdown } from '@nestjs/common';
 import type { Logger } from 'pino';
 import type { Server, Socket } from 'socket.io';
-import { EVENT_CHANNELS, type EventChannel } from '../../../../libs/contracts/src';
+import { EVENT_CHANNELS, type EventChannel } from '@agentmanager/contracts';
 import { AuthenticationService } from '../auth/authentication.service';
 import { DomainError } from '../common/errors';
 import { InjectLogger } from '../common/logger.module';
@@ -20,9 +20,9 @@ import type { AppConfig } from '../config/app-config';
 import { InjectConfig } from '../config/config.module';
 import { MetricsService } from '../metrics/metrics.service';
 import { AgentOwners } from './agent-owners';
-import { eventRooms, mayUseChannel, subscriptionRooms, viewerFor, type EventViewer, type RoutableEvent, type Subscription } from './event-access';
-import { EventsRelay } from './events-relay.service';
+import { eventRooms, type EventViewer, mayUseChannel, type RoutableEvent, type Subscription,subscriptionRooms, viewerFor } from './event-access';
 import { EventsRepository } from './events.repository';
+import { EventsRelay } from './events-relay.service';
 
 interface SocketState {
   token: string;

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
-import type { UnsequencedEvent } from '../../../../libs/contracts/src';
+import type { UnsequencedEvent } from '@agentmanager/contracts';
 import { journalEvent } from '../outbox/commit-journal';
 
 /**

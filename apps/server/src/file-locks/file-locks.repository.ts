@@ -2,10 +2,10 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { createHash } from 'node:crypto';
 import type { DataSource, EntityManager } from 'typeorm';
-import { rows } from '../../../../libs/database/src';
+import { rows } from '@agentmanager/database';
+import { fromKey, type LockPath,overlapSearch, topSegment } from '../common/lock-path';
 import type { LockHolderType, LockReleaseReason } from './file-lock.entity';
-import { locksConflict, type LockAccess, type LockScope } from './lock-compatibility';
-import { fromKey, overlapSearch, topSegment, type LockPath } from '../common/lock-path';
+import { type LockAccess, locksConflict, type LockScope } from './lock-compatibility';
 
 export interface LockHolder {
   type: LockHolderType;

@@ -1,28 +1,28 @@
 import { Injectable, type OnModuleInit } from '@nestjs/common';
-import { EventsService } from '../events/events.service';
-import { JOB_LOCKS } from '../scheduler/job-locks';
-import { Scheduler } from '../scheduler/scheduler.service';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
-import { inTransaction } from '../../../../libs/database/src';
+import { inTransaction } from '@agentmanager/database';
+import { grants,Permission } from '../access/permissions';
+import { type AuditActor, isAdmin, ownerOf, type Principal,SYSTEM_ACTOR } from '../access/principal';
 import type { AgentGoneReason } from '../agents/agent-lifecycle';
 import { AgentLifecycle } from '../agents/agent-lifecycle';
 import { AgentsRepository } from '../agents/agents.repository';
 import { AgentsService } from '../agents/agents.service';
 import type { AuditEntry } from '../audit/audit.service';
 import { AuditService } from '../audit/audit.service';
-import { Permission, grants } from '../access/permissions';
-import { SYSTEM_ACTOR, isAdmin, ownerOf, type AuditActor, type Principal } from '../access/principal';
 import { DomainError, notFound, validationFailed } from '../common/errors';
 import { IdempotencyService } from '../common/idempotency';
+import { normalizeLockPath } from '../common/lock-path';
 import { decodeCursor, encodeCursor } from '../common/pagination';
 import type { AppConfig } from '../config/app-config';
 import { InjectConfig } from '../config/config.module';
+import { EventsService } from '../events/events.service';
+import { JOB_LOCKS } from '../scheduler/job-locks';
+import { Scheduler } from '../scheduler/scheduler.service';
 import type { AcquireLockDto, ListLocksQueryDto, LockConflictDto, LockDto, LockListDto, RenewLockDto } from './dto/file-lock.dto';
 import type { LockReleaseReason } from './file-lock.entity';
-import { FileLocksRepository, type AcquireOutcome, type LockHolder, type LockRow, type ReleasedLockRow } from './file-locks.repository';
-import { LOCK_ACCESS_MODES, mergeDependencies, type LockAccess } from './lock-compatibility';
-import { normalizeLockPath } from '../common/lock-path';
+import { type AcquireOutcome, FileLocksRepository, type LockHolder, type LockRow, type ReleasedLockRow } from './file-locks.repository';
+import { LOCK_ACCESS_MODES, type LockAccess,mergeDependencies } from './lock-compatibility';
 
 export function toLockDto(row: LockRow): LockDto {
   return {

@@ -1,5 +1,5 @@
-import { accessCompatible, locksConflict, mergeDependencies, type LockAccess } from './lock-compatibility';
 import { normalizeLockPath } from '../common/lock-path';
+import { accessCompatible, type LockAccess,locksConflict, mergeDependencies } from './lock-compatibility';
 
 const scope = (path: string, access: LockAccess) => ({ path: normalizeLockPath(path), access });
 

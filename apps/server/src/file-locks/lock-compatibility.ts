@@ -1,4 +1,4 @@
-import { fromKey, pathsOverlap, type LockPath } from '../common/lock-path';
+import { fromKey, type LockPath,pathsOverlap } from '../common/lock-path';
 
 export const LOCK_ACCESS_MODES = ['read', 'write', 'exclusive'] as const;
 export type LockAccess = (typeof LOCK_ACCESS_MODES)[number];

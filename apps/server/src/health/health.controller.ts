@@ -2,7 +2,7 @@ import { Controller, Get, Header } from '@nestjs/common';
 import { ApiOkResponse, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
-import { migrationsApplied } from '../../../../libs/database/src';
+import { migrationsApplied } from '@agentmanager/database';
 import { Public } from '../access/decorators';
 import { DomainError } from '../common/errors';
 import { ShutdownState } from '../lifecycle/shutdown-state';

@@ -1,4 +1,4 @@
-import { Injectable, type BeforeApplicationShutdown } from '@nestjs/common';
+import { type BeforeApplicationShutdown,Injectable } from '@nestjs/common';
 
 /**
  * Where this instance is in its shutdown; shutdown.ts moves it along. Draining: readiness fails

@@ -6,8 +6,8 @@ import { ownerOf, type Principal } from '../access/principal';
 import { abortOnClose } from '../common/client-abort';
 import { validationFailed } from '../common/errors';
 import { RequestContextStore } from '../common/request-context';
+import { type McpCallContext,McpService } from './mcp.service';
 import { McpSessions } from './mcp-sessions';
-import { McpService, type McpCallContext } from './mcp.service';
 
 const SESSION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 

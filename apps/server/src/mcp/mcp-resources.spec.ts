@@ -3,7 +3,7 @@ import { Permission } from '../access/permissions';
 import { DomainError } from '../common/errors';
 import { PROMPTS } from './mcp-prompts';
 import { parseResourceUri, PIPELINE_RUN_RESOURCE, RESOURCE_KINDS, resourceUri, uriOfEvent, WORKFLOW_RESOURCE } from './mcp-resources';
-import { checkSchema, inputJsonSchema, pathId, type McpTool } from './tools/tool';
+import { checkSchema, inputJsonSchema, type McpTool,pathId } from './tools/tool';
 
 const ID = '0b6f3f5e-4c1d-4e7a-9a3b-2f1e0d9c8b7a';
 

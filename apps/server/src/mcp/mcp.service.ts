@@ -1,6 +1,7 @@
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import {
   CallToolRequestSchema,
+  type CallToolResult,
   ErrorCode,
   GetPromptRequestSchema,
   ListPromptsRequestSchema,
@@ -11,27 +12,26 @@ import {
   ReadResourceRequestSchema,
   SubscribeRequestSchema,
   UnsubscribeRequestSchema,
-  type CallToolResult,
 } from '@modelcontextprotocol/sdk/types.js';
 import { Injectable, type OnModuleInit, type Type } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import { SpanStatusCode, trace } from '@opentelemetry/api';
 import type { Logger } from 'pino';
-import { AgentsService } from '../agents/agents.service';
-import { AuditService } from '../audit/audit.service';
 import { grants } from '../access/permissions';
 import { ownerOf, type Principal } from '../access/principal';
+import { AgentsService } from '../agents/agents.service';
+import { AuditService } from '../audit/audit.service';
 import { DomainError, forbidden, notFound } from '../common/errors';
 import { toDomainError } from '../common/http-error.filter';
 import { InjectLogger } from '../common/logger.module';
-import { RequestContextStore, type RequestContext } from '../common/request-context';
+import { type RequestContext,RequestContextStore } from '../common/request-context';
 import { FileLocksService } from '../file-locks/file-locks.service';
 import { PipelinesService } from '../pipelines/pipelines.service';
 import { ClaimTasksUseCase } from '../tasks/claim-tasks.use-case';
 import { TasksService } from '../tasks/tasks.service';
 import { WorkflowsService } from '../workflows/workflows.service';
 import { PROMPTS } from './mcp-prompts';
-import { parseResourceUri, PIPELINE_RUN_RESOURCE, RESOURCE_KINDS, resourceUri, WORKFLOW_RESOURCE, type ResourceKind } from './mcp-resources';
+import { parseResourceUri, PIPELINE_RUN_RESOURCE, RESOURCE_KINDS, type ResourceKind,resourceUri, WORKFLOW_RESOURCE } from './mcp-resources';
 import { McpSessions } from './mcp-sessions';
 import { agentTools } from './tools/agent-tools';
 import { lockTools } from './tools/lock-tools';

@@ -1,7 +1,7 @@
 import { Controller, Get, Header, Headers, Res } from '@nestjs/common';
-import type { Response } from 'express';
 import { ApiOkResponse, ApiTags, ApiUnauthorizedResponse } from '@nestjs/swagger';
-import { timingSafeEqual, createHash } from 'node:crypto';
+import type { Response } from 'express';
+import { createHash,timingSafeEqual } from 'node:crypto';
 import { Public } from '../access/decorators';
 import { unauthenticated } from '../common/errors';
 import type { AppConfig } from '../config/app-config';

@@ -1,5 +1,5 @@
 import { canonicalJson } from '../common/canonical-json';
-import { canonicalRow, chainHash, GENESIS_HASH, scrubDetails, type ChainedFields } from './audit-chain';
+import { canonicalRow, type ChainedFields,chainHash, GENESIS_HASH, scrubDetails } from './audit-chain';
 
 const row: ChainedFields = {
   id: '6f1c1a43-5a35-4b0b-9c5d-3c1f7f1b2a10',

@@ -1,8 +1,8 @@
-import type { EntityManager } from 'typeorm';
 import { escapeLiteral } from 'pg';
-import { onCommitted, setCommitStatement } from '../../../../libs/database/src';
-import type { UnsequencedEvent } from '../../../../libs/contracts/src';
-import { signalCommitted, type Channel } from '../database/commit-signals';
+import type { EntityManager } from 'typeorm';
+import type { UnsequencedEvent } from '@agentmanager/contracts';
+import { onCommitted, setCommitStatement } from '@agentmanager/database';
+import { type Channel,signalCommitted } from '../database/commit-signals';
 import type { ChainedFields } from './audit-chain';
 
 /**

@@ -3,15 +3,15 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import type { Client, QueryResult } from 'pg';
 import type { Logger } from 'pino';
 import type { DataSource } from 'typeorm';
-import { canonicalRow, chainHash, fieldsOf, type ChainedColumns } from './audit-chain';
 import { InjectLogger } from '../common/logger.module';
 import type { AppConfig } from '../config/app-config';
 import { InjectConfig } from '../config/config.module';
-import { MetricsService } from '../metrics/metrics.service';
 import { backendPid, PgListener, waitForWake } from '../database/pg-listener.service';
+import { MetricsService } from '../metrics/metrics.service';
 import { JOB_LOCKS } from '../scheduler/job-locks';
 import type { Lead } from '../scheduler/scheduled-job';
 import { Scheduler } from '../scheduler/scheduler.service';
+import { canonicalRow, type ChainedColumns,chainHash, fieldsOf } from './audit-chain';
 
 /** Rows sealed per transaction (per table). */
 const BATCH = 1000;

@@ -1,6 +1,6 @@
+import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 
 /** Path prefixes the panel must never shadow: the API, OpenAPI, probes, metrics, Socket.IO and MCP. */
 export const RESERVED_PREFIXES = ['/api', '/docs', '/health', '/metrics', '/socket.io', '/mcp'];

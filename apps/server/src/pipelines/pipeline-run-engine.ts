@@ -1,7 +1,7 @@
 import { Injectable, type OnModuleInit } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
-import { AuditService, type AuditEntry } from '../audit/audit.service';
 import { SYSTEM_ACTOR } from '../access/principal';
+import { type AuditEntry,AuditService } from '../audit/audit.service';
 import { journalNotify } from '../outbox/commit-journal';
 import { TaskHooks } from '../tasks/task-hooks';
 import type { TaskRow } from '../tasks/tasks.repository';

@@ -4,7 +4,7 @@ import type { Response } from 'express';
 import { CurrentPrincipal, RequirePermission } from '../access/decorators';
 import { Permission } from '../access/permissions';
 import type { Principal } from '../access/principal';
-import { Idempotent, IdempotencyKey } from '../common/idempotency';
+import { IdempotencyKey,Idempotent } from '../common/idempotency';
 import { UuidParam } from '../common/uuid-param';
 import {
   CreatePipelineDto,

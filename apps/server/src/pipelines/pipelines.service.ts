@@ -1,11 +1,12 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
-import { inTransaction } from '../../../../libs/database/src';
-import { IdempotencyService } from '../common/idempotency';
-import { AuditService, type AuditEntry } from '../audit/audit.service';
-import { ownerOf, type AuditActor, type Principal } from '../access/principal';
+import { inTransaction } from '@agentmanager/database';
+import { type AuditActor, ownerOf, type Principal } from '../access/principal';
+import { type AuditEntry,AuditService } from '../audit/audit.service';
 import { DomainError, notFound } from '../common/errors';
+import { IdempotencyService } from '../common/idempotency';
+import { iso } from '../common/iso';
 import { decodeCursor, page } from '../common/pagination';
 import type { AppConfig } from '../config/app-config';
 import { InjectConfig } from '../config/config.module';
@@ -14,7 +15,6 @@ import { TasksService } from '../tasks/tasks.service';
 import { dependentsFirst, validateDag } from '../workflows/dag';
 import { graphError } from '../workflows/workflows.service';
 import {
-  STANDARD_STAGES,
   type CreatePipelineDto,
   type DependencyDto,
   type ExecutePipelineDto,
@@ -25,11 +25,11 @@ import {
   type RunDto,
   type RunListDto,
   type StageDto,
+  STANDARD_STAGES,
   type UpdatePipelineDto,
 } from './dto/pipeline.dto';
-import { PipelinesRepository, type DependencySpec, type PipelineRow, type RunRow, type RunStage, type StageSpec } from './pipelines.repository';
+import { type DependencySpec, type PipelineRow, PipelinesRepository, type RunRow, type RunStage, type StageSpec } from './pipelines.repository';
 import { WebhooksService } from './webhooks.service';
-import { iso } from '../common/iso';
 
 
 /** Normalises a definition (defaults: the standard six stages, a chain) and validates it as a DAG; returns it with a topological order. */

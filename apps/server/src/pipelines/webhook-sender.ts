@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { promises as dns, type LookupAddress } from 'node:dns';
+import { type LookupAddress,promises as dns } from 'node:dns';
 import http from 'node:http';
 import https from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';

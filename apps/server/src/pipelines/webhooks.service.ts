@@ -3,15 +3,15 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { createHmac } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { DataSource, EntityManager } from 'typeorm';
-import { inTransaction, rows } from '../../../../libs/database/src';
-import { AuditService } from '../audit/audit.service';
+import { inTransaction, rows } from '@agentmanager/database';
 import { SYSTEM_ACTOR } from '../access/principal';
+import { AuditService } from '../audit/audit.service';
 import { InjectLogger } from '../common/logger.module';
 import type { AppConfig } from '../config/app-config';
 import { InjectConfig } from '../config/config.module';
 import { Scheduler } from '../scheduler/scheduler.service';
 import { SecretsService } from '../secrets/secrets.service';
-import { WebhookSender, WEBHOOK_TIMEOUT_MS, type SendOutcome } from './webhook-sender';
+import { type SendOutcome,WEBHOOK_TIMEOUT_MS, WebhookSender } from './webhook-sender';
 
 export const WEBHOOK_MAX_ATTEMPTS = 8;
 /** First retry after 1 s, doubling, at most 10 min apart. */

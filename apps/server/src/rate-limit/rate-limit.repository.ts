@@ -1,8 +1,8 @@
-import { Injectable, type BeforeApplicationShutdown } from '@nestjs/common';
+import { type BeforeApplicationShutdown,Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { Logger } from 'pino';
 import type { DataSource, EntityManager } from 'typeorm';
-import { rows } from '../../../../libs/database/src';
+import { rows } from '@agentmanager/database';
 import { InjectLogger } from '../common/logger.module';
 
 export interface WindowState {

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { In, MoreThan, type EntityManager, type QueryDeepPartialEntity, type Repository } from 'typeorm';
+import { type EntityManager, In, MoreThan, type QueryDeepPartialEntity, type Repository } from 'typeorm';
 import { RoleEntity } from './role.entity';
 
 @Injectable()

@@ -1,18 +1,18 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
-import { inTransaction, isUniqueViolation } from '../../../../libs/database/src';
-import { AuditService } from '../audit/audit.service';
+import { inTransaction, isUniqueViolation } from '@agentmanager/database';
 import { isGrantablePermission, WILDCARD } from '../access/permissions';
 import type { Principal } from '../access/principal';
+import { AuditService } from '../audit/audit.service';
 import { DomainError, notFound, validationFailed } from '../common/errors';
 import type { ListQueryDto } from '../common/list-query.dto';
 import { decodeCursor, page } from '../common/pagination';
+import { revokeCachedPrincipals } from '../outbox/commit-journal';
 import type { CreateRoleDto, RoleDto, RoleListDto, UpdateRoleDto } from './dto/role.dto';
 import { excessPermissions } from './permission-bounds';
 import type { RoleEntity } from './role.entity';
 import { RolesRepository } from './roles.repository';
-import { revokeCachedPrincipals } from '../outbox/commit-journal';
 
 const ADMIN_ROLE = 'admin';
 

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
-import type { MetricsService } from '../metrics/metrics.service';
 import type { PgListener } from '../database/pg-listener.service';
+import type { MetricsService } from '../metrics/metrics.service';
 import { JOB_LOCKS } from './job-locks';
 import { PeriodicRunner, type RunnerContext } from './job-runners';
 

@@ -1,9 +1,9 @@
 import { Client } from 'pg';
 import type { Logger } from 'pino';
 import { SingleFlight } from '../common/single-flight';
-import type { MetricsService } from '../metrics/metrics.service';
 import type { PgListener } from '../database/pg-listener.service';
-import type { LeaderJob, Lead, ScheduledJob } from './scheduled-job';
+import type { MetricsService } from '../metrics/metrics.service';
+import type { Lead, LeaderJob, ScheduledJob } from './scheduled-job';
 
 /** What every runner needs from the scheduler. */
 export interface RunnerContext {

@@ -1,12 +1,12 @@
-import { Injectable, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
+import { type BeforeApplicationShutdown, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { Logger } from 'pino';
 import type { DataSource } from 'typeorm';
-import { inTransaction } from '../../../../libs/database/src';
+import { inTransaction } from '@agentmanager/database';
 import { InjectLogger } from '../common/logger.module';
-import { MetricsService } from '../metrics/metrics.service';
 import { PgListener } from '../database/pg-listener.service';
-import { LeaderRunner, PeriodicRunner, type JobRunner, type RunnerContext } from './job-runners';
+import { MetricsService } from '../metrics/metrics.service';
+import { type JobRunner, LeaderRunner, PeriodicRunner, type RunnerContext } from './job-runners';
 import type { LockedJob, ScheduledJob } from './scheduled-job';
 
 /**

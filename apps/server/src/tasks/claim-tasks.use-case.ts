@@ -1,17 +1,17 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
-import { inTransaction } from '../../../../libs/database/src';
-import { AuditService } from '../audit/audit.service';
+import { inTransaction } from '@agentmanager/database';
 import { actingOwner, type Principal } from '../access/principal';
+import { AuditService } from '../audit/audit.service';
 import { DomainError, notFound } from '../common/errors';
-import { MetricsService } from '../metrics/metrics.service';
 import { PgListener, waitForWake } from '../database/pg-listener.service';
 import { ShutdownState } from '../lifecycle/shutdown-state';
+import { MetricsService } from '../metrics/metrics.service';
 import type { ClaimTasksDto, TaskDto } from './dto/task.dto';
-import { TASK_FILE_LOCKS, TaskHooks, type TaskFileLocks } from './task-hooks';
 import { toTaskDto } from './task.mapper';
-import { TasksRepository, type TaskRow } from './tasks.repository';
+import { TASK_FILE_LOCKS, type TaskFileLocks,TaskHooks } from './task-hooks';
+import { type TaskRow,TasksRepository } from './tasks.repository';
 import { TasksService } from './tasks.service';
 
 /** How often a long-poll re-checks even without a notification (notifications are only a hint). */

@@ -1,7 +1,7 @@
+import { iso } from '../common/iso';
 import type { TaskDto, TaskLogDto } from './dto/task.dto';
 import { PRIORITY_NAME } from './task.entity';
 import type { TaskLogRow, TaskRow } from './tasks.repository';
-import { iso } from '../common/iso';
 
 
 export function toTaskDto(row: TaskRow, logs?: TaskLogRow[]): TaskDto {

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
-import { prepared, rows } from '../../../../libs/database/src';
+import { prepared, rows } from '@agentmanager/database';
 import { cursorTimestamp, cursorTimestampParam } from '../common/pagination';
 import type { TaskStatus } from './task.entity';
 

@@ -1,26 +1,26 @@
 import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
-import { inTransaction } from '../../../../libs/database/src';
+import { inTransaction } from '@agentmanager/database';
+import { actingOwner, type AuditActor, ownerOf, type Principal,SYSTEM_ACTOR } from '../access/principal';
 import { AgentLifecycle } from '../agents/agent-lifecycle';
 import { AgentsService } from '../agents/agents.service';
-import { IdempotencyService } from '../common/idempotency';
-import { AuditService, type AuditEntry } from '../audit/audit.service';
-import { actingOwner, ownerOf, SYSTEM_ACTOR, type AuditActor, type Principal } from '../access/principal';
+import { type AuditEntry,AuditService } from '../audit/audit.service';
 import { DomainError, notFound } from '../common/errors';
+import { IdempotencyService } from '../common/idempotency';
 import { decodeCursor, page } from '../common/pagination';
 import type { AppConfig } from '../config/app-config';
 import { InjectConfig } from '../config/config.module';
+import { EventsService } from '../events/events.service';
 import { MetricsService } from '../metrics/metrics.service';
 import { journalNotify } from '../outbox/commit-journal';
 import type { CompleteDto, CreateTaskDto, FailDto, ListTasksQueryDto, ProgressDto, TaskDto, TaskListDto } from './dto/task.dto';
-import { EventsService } from '../events/events.service';
-import { emitTaskEvents } from './task.events';
 import { retryDelayMs } from './retry-policy';
 import { PRIORITY_RANK } from './task.entity';
-import { TASK_FILE_LOCKS, TaskHooks, type TaskFileLocks } from './task-hooks';
+import { emitTaskEvents } from './task.events';
 import { toTaskDto } from './task.mapper';
-import { TasksRepository, type NewTask, type TaskRow } from './tasks.repository';
+import { TASK_FILE_LOCKS, type TaskFileLocks,TaskHooks } from './task-hooks';
+import { type NewTask, type TaskRow,TasksRepository } from './tasks.repository';
 
 export interface CreateOptions {
   idempotencyKey?: string;

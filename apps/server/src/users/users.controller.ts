@@ -1,9 +1,9 @@
 import { Body, Controller, Delete, Get, HttpCode, Patch, Post, Query } from '@nestjs/common';
-import { UuidParam } from '../common/uuid-param';
 import { ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import { CurrentPrincipal, RequirePermission } from '../access/decorators';
 import { Permission } from '../access/permissions';
 import type { Principal } from '../access/principal';
+import { UuidParam } from '../common/uuid-param';
 import { CreateUserDto, ListUsersQueryDto, UpdateUserDto, UserDto, UserListDto } from './dto/user.dto';
 import { UsersService } from './users.service';
 

@@ -2,8 +2,8 @@ import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import type { EntityManager, FindOptionsSelect, Repository } from 'typeorm';
 import { cursorTimestamp, cursorTimestampParam } from '../common/pagination';
-import { UserRoleEntity } from './user-role.entity';
 import { UserEntity } from './user.entity';
+import { UserRoleEntity } from './user-role.entity';
 
 /** A user as the API shows it: without the password hash, with the names of its roles in order. */
 export type UserWithRoles = Omit<UserEntity, 'passwordHash'> & { roles: string[] };

@@ -3,20 +3,20 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { DataSource, EntityManager } from 'typeorm';
-import { inTransaction, isUniqueViolation } from '../../../../libs/database/src';
-import { AuditService } from '../audit/audit.service';
+import { inTransaction, isUniqueViolation } from '@agentmanager/database';
 import { PasswordHasher } from '../access/password-hasher';
-import { SYSTEM_ACTOR, type Principal } from '../access/principal';
+import { type Principal,SYSTEM_ACTOR } from '../access/principal';
+import { AuditService } from '../audit/audit.service';
 import { DomainError, notFound, validationFailed } from '../common/errors';
 import { InjectLogger } from '../common/logger.module';
 import { decodeCursor, page } from '../common/pagination';
 import type { AppConfig } from '../config/app-config';
 import { InjectConfig } from '../config/config.module';
-import type { CreateUserDto, ListUsersQueryDto, UpdateUserDto, UserDto, UserListDto } from './dto/user.dto';
+import { revokeCachedPrincipals } from '../outbox/commit-journal';
 import { RolesRepository } from '../roles/roles.repository';
+import type { CreateUserDto, ListUsersQueryDto, UpdateUserDto, UserDto, UserListDto } from './dto/user.dto';
 import { USER_SESSIONS, type UserSessions } from './user-sessions';
 import { UsersRepository, type UserWithRoles } from './users.repository';
-import { revokeCachedPrincipals } from '../outbox/commit-journal';
 
 const FIRST_ADMIN_LOCK = 7_316_002;
 

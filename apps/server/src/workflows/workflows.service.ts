@@ -1,16 +1,17 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
-import { inTransaction } from '../../../../libs/database/src';
-import { IdempotencyService } from '../common/idempotency';
-import { AuditService, type AuditEntry } from '../audit/audit.service';
-import { ownerOf, type AuditActor, type Principal } from '../access/principal';
+import { inTransaction } from '@agentmanager/database';
+import { type AuditActor, ownerOf, type Principal } from '../access/principal';
+import { type AuditEntry,AuditService } from '../audit/audit.service';
 import { DomainError, notFound, validationFailed } from '../common/errors';
+import { IdempotencyService } from '../common/idempotency';
+import { iso } from '../common/iso';
 import { decodeCursor, page } from '../common/pagination';
 import { EventsService } from '../events/events.service';
 import { toTaskDto } from '../tasks/task.mapper';
 import { TasksService } from '../tasks/tasks.service';
-import { dependentsFirst, validateDag, type DagResult } from './dag';
+import { type DagResult,dependentsFirst, validateDag } from './dag';
 import {
   type AuditReportDto,
   type CreateWorkflowDto,
@@ -19,8 +20,7 @@ import {
   type WorkflowListDto,
   type WorkflowTaskInputDto,
 } from './dto/workflow.dto';
-import { WorkflowsRepository, type AuditReportRow, type WorkflowRow } from './workflows.repository';
-import { iso } from '../common/iso';
+import { type AuditReportRow, type WorkflowRow,WorkflowsRepository } from './workflows.repository';
 
 /** A workflow that can still change: what a cancel, or a task hook, may act on. */
 export const OPEN_WORKFLOW = new Set(['planning', 'running', 'auditing']);

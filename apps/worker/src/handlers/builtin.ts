@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { HandlerError, NonRetryableError, type HandlerContext, type TaskHandler } from './types';
+import { type HandlerContext, HandlerError, NonRetryableError, type TaskHandler } from './types';
 
 const payloadOf = (task: { payload: unknown }): Record<string, unknown> =>
   task.payload && typeof task.payload === 'object' && !Array.isArray(task.payload) ? (task.payload as Record<string, unknown>) : {};

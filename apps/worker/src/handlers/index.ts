@@ -3,7 +3,7 @@ import { BUILTIN_HANDLERS } from './builtin';
 import { LLM_HANDLERS } from './llm';
 import type { HandlerModule, TaskHandler } from './types';
 
-export { NonRetryableError, HandlerError, type HandlerContext, type HandlerModule, type TaskHandler } from './types';
+export { type HandlerContext, HandlerError, type HandlerModule, NonRetryableError, type TaskHandler } from './types';
 
 /**
  * The built-in handlers (echo, sleep, http, shell, llm, plan, audit), overridden/extended by a

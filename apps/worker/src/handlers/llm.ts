@@ -1,7 +1,7 @@
-import type { Task } from '../../../../libs/contracts/src';
+import type { Task } from '@agentmanager/contracts';
 import type { WorkerConfig } from '../config';
-import { auditorSystemPrompt, plannerSystemPrompt, taskPrompt, workerSystemPrompt, type ToolDescription } from '../prompts';
-import { HandlerError, NonRetryableError, type HandlerContext, type TaskHandler } from './types';
+import { auditorSystemPrompt, plannerSystemPrompt, taskPrompt, type ToolDescription,workerSystemPrompt } from '../prompts';
+import { type HandlerContext, HandlerError, NonRetryableError, type TaskHandler } from './types';
 
 interface ChatMessage {
   role: 'system' | 'user' | 'assistant';

@@ -1,4 +1,4 @@
-import type { Agent, RaHistory, Task } from '../../../../libs/contracts/src';
+import type { Agent, RaHistory, Task } from '@agentmanager/contracts';
 import type { WorkerConfig } from '../config';
 
 /** Thrown by a handler when trying again cannot help (bad input, refused command): the task fails for good. */

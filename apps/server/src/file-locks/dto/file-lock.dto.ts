@@ -1,8 +1,8 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsIn, IsInt, IsOptional, IsUUID, Max, Min } from 'class-validator';
 import { ListQueryDto } from '../../common/list-query.dto';
-import { LOCK_ACCESS_MODES, type LockAccess } from '../lock-compatibility';
 import { IsLockPath } from '../../common/lock-path';
+import { LOCK_ACCESS_MODES, type LockAccess } from '../lock-compatibility';
 
 const PATH_DESCRIPTION =
   'Relative to the shared workspace (a leading / is ignored). A trailing / locks a directory and everything under it. ' +

@@ -1,9 +1,9 @@
 import { z } from 'zod';
+import { Permission } from '../../access/permissions';
 import { AgentsService } from '../../agents/agents.service';
 import { HeartbeatDto, ListAgentsQueryDto, RegisterAgentDto } from '../../agents/dto/agent.dto';
-import { Permission } from '../../access/permissions';
 import { MAX_PAGE_SIZE } from '../../common/pagination';
-import { asDto, pathId, splitArgs, uuid, type McpTool } from './tool';
+import { asDto, type McpTool,pathId, splitArgs, uuid } from './tool';
 
 const capability = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/);
 const jsonObject = z.record(z.string(), z.unknown());

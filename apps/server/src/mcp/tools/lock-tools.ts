@@ -3,7 +3,7 @@ import { Permission } from '../../access/permissions';
 import { AcquireLockDto, ListLocksQueryDto, RenewLockDto } from '../../file-locks/dto/file-lock.dto';
 import type { FileLocksService } from '../../file-locks/file-locks.service';
 import { pageArgs } from './agent-tools';
-import { asDto, pathId, splitArgs, uuid, type McpTool } from './tool';
+import { asDto, type McpTool,pathId, splitArgs, uuid } from './tool';
 
 const path = z.string().describe('Relative to the shared workspace; a trailing / locks a directory and everything under it');
 

@@ -4,7 +4,7 @@ import type { ClaimTasksUseCase } from '../../tasks/claim-tasks.use-case';
 import { ClaimTasksDto, CompleteDto, CreateTaskDto, FailDto, ListTasksQueryDto, ProgressDto } from '../../tasks/dto/task.dto';
 import type { TasksService } from '../../tasks/tasks.service';
 import { pageArgs } from './agent-tools';
-import { asDto, pathId, splitArgs, uuid, type McpTool } from './tool';
+import { asDto, type McpTool,pathId, splitArgs, uuid } from './tool';
 
 const FENCING =
   'Pass back the agent_id and the `attempt` number the task had when claim_tasks gave it to you (the fencing token). If the ' +

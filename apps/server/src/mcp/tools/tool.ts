@@ -3,7 +3,7 @@ import type { ArgumentMetadata, Type } from '@nestjs/common';
 import { z } from 'zod';
 import { grants, type Permission } from '../../access/permissions';
 import type { Principal } from '../../access/principal';
-import { forbidden, validationFailed, type FieldError } from '../../common/errors';
+import { type FieldError,forbidden, validationFailed } from '../../common/errors';
 import { createValidationPipe } from '../../common/validation';
 
 /** What a tool handler gets besides its arguments. */

@@ -1,11 +1,11 @@
 import { z } from 'zod';
 import { Permission } from '../../access/permissions';
-import type { PipelinesService } from '../../pipelines/pipelines.service';
 import { ExecutePipelineDto, ListPipelinesQueryDto } from '../../pipelines/dto/pipeline.dto';
+import type { PipelinesService } from '../../pipelines/pipelines.service';
 import { CreateWorkflowDto, MAX_WORKFLOW_TASKS } from '../../workflows/dto/workflow.dto';
 import type { WorkflowsService } from '../../workflows/workflows.service';
 import { pageArgs } from './agent-tools';
-import { asDto, pathId, splitArgs, uuid, type McpTool } from './tool';
+import { asDto, type McpTool,pathId, splitArgs, uuid } from './tool';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/;
 const capabilities = z.array(z.string().regex(NAME)).min(1).max(50);
