@@ -1,8 +1,10 @@
 import { chmodSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createDataSource, migrations, runMigrations, startEmbeddedPostgres } from '@agentmanager/database';
 import { ENTITIES } from '../../apps/server/src/entities';
+// A relative path, not @agentmanager/database: Jest runs global setup outside its module registry,
+// where moduleNameMapper (the alias) does not apply.
+import { createDataSource, migrations, runMigrations, startEmbeddedPostgres } from '../../libs/database/src';
 import { adminQuery, ENV_ADMIN_URL, ENV_TEMPLATE, withDatabase } from './test-database';
 
 declare global {

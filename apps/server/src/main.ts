@@ -1,4 +1,6 @@
-// First: tracing must patch http, express and pg before anything loads them.
+// First (a side-effect import, which import sorting leaves first): tracing must patch http,
+// express and pg before anything loads them.
+import './telemetry';
 import { createServerApp } from './bootstrap';
 import { createLogger } from './common/logger';
 import { ConfigError, loadConfig } from './config/app-config';
