@@ -299,6 +299,7 @@ for (const np of byKind('NetworkPolicy')) {
 }
 
 // -- docker-compose.yml: the server's environment is made of real settings with valid defaults
+const SECRET_SETTINGS = new Set(['ADMIN_PASSWORD', 'JWT_SECRET', 'WEBHOOK_SECRET', 'METRICS_TOKEN']);
 const composeFile = path.join(root, 'docker-compose.yml');
 if (fs.existsSync(composeFile)) {
   const compose = YAML.parse(fs.readFileSync(composeFile, 'utf8'));
@@ -306,6 +307,11 @@ if (fs.existsSync(composeFile)) {
     if (!svc.build) continue;
     const env = {};
     for (const [k, v] of Object.entries(svc.environment ?? {})) {
+      // A secret with a fixed default is the same secret on every install that forgot to set it.
+      const fixedDefault = /\$\{[A-Z0-9_]+:-([^}]+)\}/.exec(String(v ?? ''));
+      if (SECRET_SETTINGS.has(k) && (fixedDefault || !/^\$\{[A-Z0-9_]+(:-|:\?)?[^}]*\}$/.test(String(v ?? '')))) {
+        fail(`docker-compose.yml service ${name}`, `${k} must come from the environment with no fixed default (\${${k}:-} or \${${k}:?...})`);
+      }
       env[k] = String(v ?? '').replace(/\$\{[A-Z0-9_]+:-([^}]*)\}/g, '$1');
     }
     checkEnv(`docker-compose.yml service ${name}`, env);
