@@ -21,8 +21,9 @@ import { JOB_LOCKS } from '../scheduler/job-locks';
 import { Scheduler } from '../scheduler/scheduler.service';
 import type { AcquireLockDto, ListLocksQueryDto, LockConflictDto, LockDto, LockListDto, RenewLockDto } from './dto/file-lock.dto';
 import type { LockReleaseReason } from './file-lock.entity';
-import { type AcquireOutcome, FileLocksRepository, type LockHolder, type LockRow, type ReleasedLockRow } from './file-locks.repository';
+import { type AcquireOutcome, FileLocksRepository, type LockHolder, type LockRow } from './file-locks.repository';
 import { LOCK_ACCESS_MODES, type LockAccess,mergeDependencies } from './lock-compatibility';
+import { acquiredEntries, releasedEntries } from './lock-records';
 
 export function toLockDto(row: LockRow): LockDto {
   return {
@@ -103,12 +104,9 @@ export class FileLocksService implements OnModuleInit {
   /**
    * Takes a lock, or waits up to `wait_seconds` for the conflicting ones to go (polling in short,
    * jittered steps, each attempt its own short transaction, so no connection is held while
-   * waiting). `signal` aborts the wait when the client goes away.
-   */
-  /**
-   * Acquires one lock, waiting up to `wait_seconds` for conflicting locks to go. With an
-   * Idempotency-Key, a repeated request gets the original lock back (only an acquisition is
-   * stored: a conflict or a full holder leaves the key free for the retry).
+   * waiting). `signal` aborts the wait when the client goes away. With an Idempotency-Key, a
+   * repeated request gets the original lock back (only an acquisition is stored: a conflict or a
+   * full holder leaves the key free for the retry).
    */
   async acquire(principal: Principal, body: AcquireLockDto, signal?: AbortSignal, idempotencyKey?: string): Promise<LockDto> {
     const path = normalizeLockPath(body.path);
@@ -123,7 +121,7 @@ export class FileLocksService implements OnModuleInit {
           if (body.task_id) await this.assertTaskOpen(manager, body.task_id);
           const result = await this.locks.tryAcquire(manager, holder, body.task_id ?? null, [{ path, access: body.access }], ttlSec, this.config.lockMaxPerHolder);
           if (!result.ok) throw new NotAcquired(result);
-          await this.audit.recordMany(manager, this.acquiredEntries(manager, principal.actor, result.locks));
+          await this.audit.recordMany(manager, acquiredEntries(this.events, manager, principal.actor, result.locks));
           return toLockDto(result.locks[0]);
         }),
       ).then(
@@ -163,7 +161,7 @@ export class FileLocksService implements OnModuleInit {
       const released = await this.locks.release(manager, [id], 'released');
       await this.audit.recordMany(
         manager,
-        this.releasedEntries(manager, SYSTEM_ACTOR, released, 'lock.release').map((e) => ({ ...e, details: { ...e.details, client_gone: true } })),
+        releasedEntries(this.events, manager, SYSTEM_ACTOR, released, 'lock.release').map((e) => ({ ...e, details: { ...e.details, client_gone: true } })),
       );
     });
   }
@@ -201,7 +199,7 @@ export class FileLocksService implements OnModuleInit {
       if (!own && !grants(principal.permissions, Permission.LocksForce)) throw notFound('Lock', id);
       const reason: LockReleaseReason = own ? 'released' : 'force_released';
       const released = await this.locks.release(manager, [id], reason);
-      await this.audit.recordMany(manager, this.releasedEntries(manager, principal.actor, released, own ? 'lock.release' : 'lock.force_release'));
+      await this.audit.recordMany(manager, releasedEntries(this.events, manager, principal.actor, released, own ? 'lock.release' : 'lock.force_release'));
     });
   }
 
@@ -246,7 +244,7 @@ export class FileLocksService implements OnModuleInit {
     const holder: LockHolder = { type: 'agent', id: args.agentId };
     const result = await this.locks.tryAcquire(manager, holder, args.taskId, wanted, args.ttlSec, this.config.lockMaxPerHolder);
     if (!result.ok) return { ok: false, reason: result.reason, conflicts: result.conflicts.map(toConflict) };
-    return { ok: true, locks: result.locks.map(toLockDto), audit: this.acquiredEntries(manager, args.actor, result.locks) };
+    return { ok: true, locks: result.locks.map(toLockDto), audit: acquiredEntries(this.events, manager, args.actor, result.locks) };
   }
 
   /**
@@ -260,7 +258,7 @@ export class FileLocksService implements OnModuleInit {
     reason: LockReleaseReason = 'task_finished',
   ): Promise<{ released: number; audit: AuditEntry[] }> {
     const released = await this.locks.releaseForTask(manager, taskId, reason);
-    return { released: released.length, audit: this.releasedEntries(manager, actor, released, 'lock.release') };
+    return { released: released.length, audit: releasedEntries(this.events, manager, actor, released, 'lock.release') };
   }
 
   /**
@@ -278,7 +276,7 @@ export class FileLocksService implements OnModuleInit {
    */
   async sweepExpired(manager: EntityManager, limit = SWEEP_BATCH): Promise<number> {
     const expired = await this.locks.sweepExpired(manager, limit);
-    await this.audit.recordMany(manager, this.releasedEntries(manager, SYSTEM_ACTOR, expired, 'lock.expire'));
+    await this.audit.recordMany(manager, releasedEntries(this.events, manager, SYSTEM_ACTOR, expired, 'lock.expire'));
     return expired.length;
   }
 
@@ -291,7 +289,7 @@ export class FileLocksService implements OnModuleInit {
     await this.locks.lockAgentRow(manager, agentId);
     const why: LockReleaseReason = reason === 'offline' ? 'agent_offline' : reason === 'disabled' ? 'agent_disabled' : 'agent_deregistered';
     const released = await this.locks.releaseForHolder(manager, { type: 'agent', id: agentId }, why);
-    await this.audit.recordMany(manager, this.releasedEntries(manager, SYSTEM_ACTOR, released, reason === 'offline' ? 'lock.expire' : 'lock.release'));
+    await this.audit.recordMany(manager, releasedEntries(this.events, manager, SYSTEM_ACTOR, released, reason === 'offline' ? 'lock.expire' : 'lock.release'));
     return released.length;
   }
 
@@ -340,63 +338,6 @@ export class FileLocksService implements OnModuleInit {
     return (await this.agentRows.findOwned(lock.holder_id, ownerOf(principal), manager)) !== undefined;
   }
 
-  /** lock_update for each lock taken or let go, in the same transaction (through the outbox). */
-  private emitLockUpdates(manager: EntityManager, rows: LockRow[], state: (row: LockRow) => 'acquired' | 'released' | 'expired'): void {
-    const timestamp = new Date().toISOString();
-    for (const row of rows) {
-      this.events.emit(
-        manager,
-        {
-          type: 'lock_update',
-          lock_id: row.id,
-          path: row.path,
-          access: row.access,
-          state: state(row),
-          holder: { type: row.holder_type, id: row.holder_id },
-          timestamp,
-        },
-        { agentId: row.holder_type === 'agent' ? row.holder_id : null },
-      );
-    }
-  }
-
-  private acquiredEntries(manager: EntityManager, actor: AuditActor, rows: LockRow[]): AuditEntry[] {
-    this.emitLockUpdates(manager, rows, () => 'acquired');
-    return rows.map((row) => ({
-      actor,
-      action: 'lock.acquire',
-      resourceType: 'lock',
-      resourceId: row.id,
-      details: {
-        path: row.path,
-        access: row.access,
-        holder: { type: row.holder_type, id: row.holder_id },
-        task_id: row.task_id,
-        fencing_token: Number(row.fencing_token),
-        ttl_seconds: row.ttl_sec,
-      },
-    }));
-  }
-
-  /** A row that had already lapsed when released is recorded as lock.expire, whatever `action`. */
-  private releasedEntries(manager: EntityManager, actor: AuditActor, rows: ReleasedLockRow[], action: string): AuditEntry[] {
-    this.emitLockUpdates(manager, rows, (row) => ((row as ReleasedLockRow).release_reason === 'expired' || action === 'lock.expire' ? 'expired' : 'released'));
-    return rows.map((row) => ({
-      actor,
-      action: row.release_reason === 'expired' ? 'lock.expire' : action,
-      resourceType: 'lock',
-      resourceId: row.id,
-      details: {
-        path: row.path,
-        access: row.access,
-        holder: { type: row.holder_type, id: row.holder_id },
-        task_id: row.task_id,
-        fencing_token: Number(row.fencing_token),
-        reason: row.release_reason,
-        released_at: row.released_at.toISOString(),
-      },
-    }));
-  }
 }
 
 /** Resolves after `ms`, or early when `signal` aborts. */
