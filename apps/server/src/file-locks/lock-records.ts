@@ -27,6 +27,17 @@ export function emitLockUpdates(events: EventsService, manager: EntityManager, r
   }
 }
 
+/** What every lock audit row says about the lock. */
+function lockDetails(row: LockRow): Record<string, unknown> {
+  return {
+    path: row.path,
+    access: row.access,
+    holder: { type: row.holder_type, id: row.holder_id },
+    task_id: row.task_id,
+    fencing_token: Number(row.fencing_token),
+  };
+}
+
 export function acquiredEntries(events: EventsService, manager: EntityManager, actor: AuditActor, rows: LockRow[]): AuditEntry[] {
   emitLockUpdates(events, manager, rows, () => 'acquired');
   return rows.map((row) => ({
@@ -34,14 +45,7 @@ export function acquiredEntries(events: EventsService, manager: EntityManager, a
     action: 'lock.acquire',
     resourceType: 'lock',
     resourceId: row.id,
-    details: {
-      path: row.path,
-      access: row.access,
-      holder: { type: row.holder_type, id: row.holder_id },
-      task_id: row.task_id,
-      fencing_token: Number(row.fencing_token),
-      ttl_seconds: row.ttl_sec,
-    },
+    details: { ...lockDetails(row), ttl_seconds: row.ttl_sec },
   }));
 }
 
@@ -53,14 +57,6 @@ export function releasedEntries(events: EventsService, manager: EntityManager, a
     action: row.release_reason === 'expired' ? 'lock.expire' : action,
     resourceType: 'lock',
     resourceId: row.id,
-    details: {
-      path: row.path,
-      access: row.access,
-      holder: { type: row.holder_type, id: row.holder_id },
-      task_id: row.task_id,
-      fencing_token: Number(row.fencing_token),
-      reason: row.release_reason,
-      released_at: row.released_at.toISOString(),
-    },
+    details: { ...lockDetails(row), reason: row.release_reason, released_at: row.released_at.toISOString() },
   }));
 }
