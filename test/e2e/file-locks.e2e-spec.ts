@@ -3,6 +3,7 @@ import type { DataSource } from 'typeorm';
 import { inTransaction } from '@agentmanager/database';
 import { AgentLifecycle } from '../../apps/server/src/agents/agent-lifecycle';
 import { AuditService } from '../../apps/server/src/audit/audit.service';
+import { FileLocksRepository } from '../../apps/server/src/file-locks/file-locks.repository';
 import { FileLocksService } from '../../apps/server/src/file-locks/file-locks.service';
 import { claimTasks, createApiKey, createUser, expectError, loginAdmin, registerAgent as registerWith, type Session,uniqueName } from '../harness/factories';
 import { createTestApp, type TestApp } from '../harness/test-app';
@@ -45,7 +46,7 @@ describe('file locks (e2e)', () => {
   const dir = () => uniqueName('d');
 
   beforeAll(async () => {
-    app = await createTestApp({ env: { LOCK_MAX_PER_HOLDER: String(CAP), LOCK_MAX_TTL_SEC: '3600' } });
+    app = await createTestApp({ env: { LOCK_MAX_PER_HOLDER: String(CAP), LOCK_MAX_TTL_SEC: '3600', LOCK_MAX_WAITS_PER_PRINCIPAL: '2' } });
     admin = await loginAdmin(app);
     operator = await createUser(app, admin, ['operator']);
     a = await worker();
@@ -236,6 +237,37 @@ describe('file locks (e2e)', () => {
     await new Promise((r) => setTimeout(r, 400));
     const listed = await app.http.get('/api/v1/locks').query({ path }).set(admin.auth);
     expect(listed.body.locks).toEqual([]);
+  });
+
+  it('wakes a waiter when the lock is released, without polling the database meanwhile', async () => {
+    const path = `${dir()}/wake.ts`;
+    const held = await holdOk(a, path, 'exclusive', { ttl_seconds: 600 });
+    const attempts = jest.spyOn(app.server.app.get(FileLocksRepository), 'tryAcquire');
+    try {
+      const waiting = acquire(b, path, 'write', { wait_seconds: 20 }).then((res) => res);
+      await new Promise((r) => setTimeout(r, 2500));
+      // One attempt on arrival, then one per fallback second at most (it used to poll every 50–100 ms).
+      expect(attempts.mock.calls.length).toBeLessThanOrEqual(4);
+      expect((await release(a, held.id)).status).toBe(204);
+      const res = await waiting;
+      expect(res.status).toBe(201);
+      expect((await release(b, res.body.id)).status).toBe(204);
+    } finally {
+      attempts.mockRestore();
+    }
+  });
+
+  it('caps the lock waits one credential may have open (429 rate_limited)', async () => {
+    const path = `${dir()}/crowd.ts`;
+    const held = await holdOk(a, path, 'exclusive', { ttl_seconds: 600 });
+    const waits = [1, 2].map(() => acquire(b, path, 'read', { wait_seconds: 3 }).then((res) => res));
+    await new Promise((r) => setTimeout(r, 300));
+    expectError(await acquire(b, path, 'read', { wait_seconds: 3 }), 429, 'rate_limited');
+    expect((await release(a, held.id)).status).toBe(204);
+    for (const res of await Promise.all(waits)) {
+      expect(res.status).toBe(201);
+      expect((await release(b, res.body.id)).status).toBe(204);
+    }
   });
 
   it('with wait_seconds, gives up with 409 when the wait runs out', async () => {

@@ -35,6 +35,7 @@ export interface AppConfig {
   lockMaxTtlSec: number;
   /** Active file locks one holder (agent or user) may hold at once; beyond it 429 too_many_locks. */
   lockMaxPerHolder: number;
+  lockMaxWaitsPerPrincipal: number;
   webhookSecret: string | undefined;
   webhookAllowedHosts: string[];
   corsOrigins: string[];
@@ -168,6 +169,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     lockDefaultTtlSec: r.int('LOCK_DEFAULT_TTL_SEC', 1800, 1, 31_536_000),
     lockMaxTtlSec: r.int('LOCK_MAX_TTL_SEC', 86_400, 1, 31_536_000),
     lockMaxPerHolder: r.int('LOCK_MAX_PER_HOLDER', 1000, 1, 1_000_000),
+    lockMaxWaitsPerPrincipal: r.int('LOCK_MAX_WAITS_PER_PRINCIPAL', 32, 1, 10_000),
     webhookSecret: r.optional('WEBHOOK_SECRET'),
     webhookAllowedHosts: r.list('WEBHOOK_ALLOWED_HOSTS'),
     corsOrigins: r.list('CORS_ORIGINS'),

@@ -11,19 +11,21 @@ import { AgentsService } from '../agents/agents.service';
 import type { AuditEntry } from '../audit/audit.service';
 import { AuditService } from '../audit/audit.service';
 import { DomainError, notFound, validationFailed } from '../common/errors';
-import { IdempotencyService } from '../common/idempotency';
-import { normalizeLockPath } from '../common/lock-path';
+import { IdempotencyService, type IdempotentRequest } from '../common/idempotency';
+import { type LockPath, normalizeLockPath } from '../common/lock-path';
 import { decodeCursor, encodeCursor } from '../common/pagination';
 import type { AppConfig } from '../config/app-config';
 import { InjectConfig } from '../config/config.module';
+import { PgListener } from '../database/pg-listener.service';
 import { EventsService } from '../events/events.service';
 import { JOB_LOCKS } from '../scheduler/job-locks';
 import { Scheduler } from '../scheduler/scheduler.service';
 import type { AcquireLockDto, ListLocksQueryDto, LockConflictDto, LockDto, LockListDto, RenewLockDto } from './dto/file-lock.dto';
 import type { LockReleaseReason } from './file-lock.entity';
-import { type AcquireOutcome, FileLocksRepository, type LockHolder, type LockRow } from './file-locks.repository';
+import { FileLocksRepository, type LockHolder, type LockRow } from './file-locks.repository';
 import { LOCK_ACCESS_MODES, type LockAccess,mergeDependencies } from './lock-compatibility';
 import { acquiredEntries, releasedEntries } from './lock-records';
+import { type Attempt, NotAcquired, pause, retryDelay } from './lock-wait';
 
 export function toLockDto(row: LockRow): LockDto {
   return {
@@ -59,19 +61,14 @@ export type TaskLockOutcome =
    */
   | { ok: false; reason: 'conflict' | 'busy' | 'cap'; conflicts: LockConflictDto[] };
 
-/** Polling interval for wait_seconds, until lock events can wake waiters (the events issue). */
-const WAIT_POLL_MS = { min: 50, jitter: 50 };
+/** Lapsed locks stamped released per expired-locks run. */
 const SWEEP_BATCH = 500;
-
-/** A lock attempt that did not acquire: rolls the attempt back (nothing stored under its Idempotency-Key). */
-class NotAcquired extends Error {
-  constructor(readonly outcome: Exclude<AcquireOutcome, { ok: true }>) {
-    super('lock not acquired');
-  }
-}
 
 @Injectable()
 export class FileLocksService implements OnModuleInit {
+  /** Open lock waits on this instance, per credential owner (LOCK_MAX_WAITS_PER_PRINCIPAL). */
+  private readonly waits = new Map<string, number>();
+
   constructor(
     @InjectConfig() private readonly config: AppConfig,
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -83,6 +80,7 @@ export class FileLocksService implements OnModuleInit {
     private readonly scheduler: Scheduler,
     private readonly events: EventsService,
     private readonly idempotency: IdempotencyService,
+    private readonly listener: PgListener,
   ) {}
 
   onModuleInit(): void {
@@ -102,11 +100,13 @@ export class FileLocksService implements OnModuleInit {
   // ---- REST -------------------------------------------------------------------------------
 
   /**
-   * Takes a lock, or waits up to `wait_seconds` for the conflicting ones to go (polling in short,
-   * jittered steps, each attempt its own short transaction, so no connection is held while
-   * waiting). `signal` aborts the wait when the client goes away. With an Idempotency-Key, a
-   * repeated request gets the original lock back (only an acquisition is stored: a conflict or a
-   * full holder leaves the key free for the retry).
+   * Takes a lock, or waits up to `wait_seconds` for the conflicting ones to go. Each attempt is its
+   * own short transaction, so no connection is held while waiting; between attempts the waiter
+   * sleeps until a release commits anywhere (am_locks_released), the first conflicting lock's TTL
+   * runs out, or WAIT_FALLBACK_MS passes, whichever is first. A principal may have
+   * LOCK_MAX_WAITS_PER_PRINCIPAL waits open on this instance. `signal` aborts the wait when the
+   * client goes away. With an Idempotency-Key, a repeated request gets the original lock back
+   * (only an acquisition is stored: a conflict or a full holder leaves the key free for the retry).
    */
   async acquire(principal: Principal, body: AcquireLockDto, signal?: AbortSignal, idempotencyKey?: string): Promise<LockDto> {
     const path = normalizeLockPath(body.path);
@@ -114,45 +114,76 @@ export class FileLocksService implements OnModuleInit {
     const holder = this.holderFor(principal, body.agent_id);
     const deadline = Date.now() + (body.wait_seconds ?? 0) * 1000;
     const request = { owner: ownerOf(principal), route: 'POST /locks', key: idempotencyKey, body };
-    for (;;) {
-      const outcome = await inTransaction(this.dataSource, (manager) =>
-        this.idempotency.within(manager, request, 201, async () => {
-          if (holder.type === 'agent') await this.assertAgentMayLock(principal, holder.id, manager);
-          if (body.task_id) await this.assertTaskOpen(manager, body.task_id);
-          const result = await this.locks.tryAcquire(manager, holder, body.task_id ?? null, [{ path, access: body.access }], ttlSec, this.config.lockMaxPerHolder);
-          if (!result.ok) throw new NotAcquired(result);
-          await this.audit.recordMany(manager, acquiredEntries(this.events, manager, principal.actor, result.locks));
-          return toLockDto(result.locks[0]);
-        }),
-      ).then(
-        (acquired) => ({ ok: true as const, ...acquired }),
-        (err: unknown) => {
-          if (err instanceof NotAcquired) return err.outcome;
-          throw err;
-        },
+    const attempt = () => this.attemptAcquire(principal, body, holder, path, ttlSec, request);
+    let outcome = await attempt();
+    if (!outcome.ok && outcome.reason !== 'cap' && deadline > Date.now()) outcome = await this.waitAndRetry(principal, deadline, attempt, signal);
+    if (outcome.ok) {
+      // The client left while this attempt ran: nobody will use or release the lock.
+      if (signal?.aborted && !outcome.replayed) await this.releaseAbandoned(outcome.body.id);
+      return outcome.body;
+    }
+    if (outcome.reason === 'cap') {
+      const retryAfter = outcome.soonestExpiry ? (outcome.soonestExpiry.getTime() - Date.now()) / 1000 : undefined;
+      throw new DomainError(
+        'too_many_locks',
+        `This holder already has ${outcome.active} live locks; the limit is ${this.config.lockMaxPerHolder}`,
+        { limit: this.config.lockMaxPerHolder, active: outcome.active },
+        retryAfter,
       );
-      if (outcome.ok) {
-        // The client left while this attempt ran: nobody will use or release the lock.
-        if (signal?.aborted && !outcome.replayed) await this.releaseAbandoned(outcome.body.id);
-        return outcome.body;
+    }
+    if (signal?.aborted) throw new DomainError('lock_conflict', 'The client went away while waiting for the lock');
+    throw new DomainError('lock_conflict', `${path.key} is locked by someone else`, { conflicts: outcome.conflicts.map(toConflict) });
+  }
+
+  /** One acquisition attempt in its own transaction: the lock, or why not (nothing changed then). */
+  private attemptAcquire(principal: Principal, body: AcquireLockDto, holder: LockHolder, path: LockPath, ttlSec: number, request: IdempotentRequest): Promise<Attempt> {
+    return inTransaction(this.dataSource, (manager) =>
+      this.idempotency.within(manager, request, 201, async () => {
+        if (holder.type === 'agent') await this.assertAgentMayLock(principal, holder.id, manager);
+        if (body.task_id) await this.assertTaskOpen(manager, body.task_id);
+        const result = await this.locks.tryAcquire(manager, holder, body.task_id ?? null, [{ path, access: body.access }], ttlSec, this.config.lockMaxPerHolder);
+        if (!result.ok) throw new NotAcquired(result);
+        await this.audit.recordMany(manager, acquiredEntries(this.events, manager, principal.actor, result.locks));
+        return toLockDto(result.locks[0]);
+      }),
+    ).then(
+      (acquired) => ({ ok: true as const, ...acquired }),
+      (err: unknown) => {
+        if (err instanceof NotAcquired) return err.outcome;
+        throw err;
+      },
+    );
+  }
+
+  /** Retries `attempt` as releases commit (or TTLs lapse) until it acquires, the deadline passes or the client leaves. */
+  private async waitAndRetry(principal: Principal, deadline: number, attempt: () => Promise<Attempt>, signal?: AbortSignal): Promise<Attempt> {
+    const who = ownerOf(principal);
+    const open = this.waits.get(who) ?? 0;
+    if (open >= this.config.lockMaxWaitsPerPrincipal) {
+      throw new DomainError('rate_limited', `At most ${this.config.lockMaxWaitsPerPrincipal} lock waits may be open at once per credential`, {}, 1);
+    }
+    this.waits.set(who, open + 1);
+    // Subscribed for the whole wait, so a release that commits between an attempt and the pause wakes the next pause at once.
+    let released = false;
+    let wake: (() => void) | undefined;
+    const off = this.listener.on('am_locks_released', () => {
+      released = true;
+      wake?.();
+    });
+    try {
+      let outcome: Attempt | undefined;
+      for (;;) {
+        const remaining = deadline - Date.now();
+        if (outcome && (outcome.ok || outcome.reason === 'cap' || remaining <= 0 || signal?.aborted)) return outcome;
+        if (!released) await pause(Math.min(remaining, retryDelay(outcome)), signal, (w) => (wake = w));
+        released = false;
+        outcome = await attempt();
       }
-      if (outcome.reason === 'cap') {
-        const retryAfter = outcome.soonestExpiry ? (outcome.soonestExpiry.getTime() - Date.now()) / 1000 : undefined;
-        throw new DomainError(
-          'too_many_locks',
-          `This holder already has ${outcome.active} live locks; the limit is ${this.config.lockMaxPerHolder}`,
-          { limit: this.config.lockMaxPerHolder, active: outcome.active },
-          retryAfter,
-        );
-      }
-      const remaining = deadline - Date.now();
-      if (remaining <= 0 || signal?.aborted) {
-        throw new DomainError('lock_conflict', `${path.key} is locked by someone else`, {
-          conflicts: outcome.conflicts.map(toConflict),
-        });
-      }
-      await sleep(Math.min(remaining, WAIT_POLL_MS.min + Math.random() * WAIT_POLL_MS.jitter), signal);
-      if (signal?.aborted) throw new DomainError('lock_conflict', 'The client went away while waiting for the lock');
+    } finally {
+      off();
+      const left = (this.waits.get(who) ?? 1) - 1;
+      if (left > 0) this.waits.set(who, left);
+      else this.waits.delete(who);
     }
   }
 
@@ -338,17 +369,4 @@ export class FileLocksService implements OnModuleInit {
     return (await this.agentRows.findOwned(lock.holder_id, ownerOf(principal), manager)) !== undefined;
   }
 
-}
-
-/** Resolves after `ms`, or early when `signal` aborts. */
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-    function done(): void {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-  });
 }

@@ -2,6 +2,7 @@ import type { EntityManager } from 'typeorm';
 import type { AuditActor } from '../access/principal';
 import type { AuditEntry } from '../audit/audit.service';
 import type { EventsService } from '../events/events.service';
+import { journalNotify } from '../outbox/commit-journal';
 import type { LockRow, ReleasedLockRow } from './file-locks.repository';
 
 // What a lock's changes record: a lock_update event per lock (through the outbox, in the change's
@@ -51,6 +52,8 @@ export function acquiredEntries(events: EventsService, manager: EntityManager, a
 
 /** A row that had already lapsed when released is recorded as lock.expire, whatever `action`. */
 export function releasedEntries(events: EventsService, manager: EntityManager, actor: AuditActor, rows: ReleasedLockRow[], action: string): AuditEntry[] {
+  // Waiters on any instance try again once this commits (FileLocksService.acquire).
+  if (rows.length) journalNotify(manager, 'am_locks_released');
   emitLockUpdates(events, manager, rows, (row) => ((row as ReleasedLockRow).release_reason === 'expired' || action === 'lock.expire' ? 'expired' : 'released'));
   return rows.map((row) => ({
     actor,
