@@ -123,6 +123,21 @@ describe('admin CLI (e2e)', () => {
     for (const t of submitted) expect(lines.find((l) => l.startsWith(t.id))).toMatch(new RegExp(`${type}\\s+ready\\s+${t.priority}\\s+0%\\s+0/\\d+`));
   });
 
+  it('prints what the server holds without terminal control sequences (a hostile task cannot drive the terminal)', async () => {
+    const hostile = '\u001b]52;c;cHduZWQ=\u0007 \u009b2J\u009b31m red \u202egnp.exe\u2066';
+    const file = jsonFile('cli-hostile', [{ type: uniqueName('cli-esc'), payload: { note: hostile }, metadata: { note: hostile } }]);
+    const [task] = json<Task[]>(await cli(['tasks', 'submit', file, '--json']));
+    for (const run of [await cli(['tasks', 'get', task.id]), await cli(['tasks', 'get', task.id, '--json'])]) {
+      expect(run.code).toBe(0);
+      expect(run.stdout).toContain(task.id);
+      // eslint-disable-next-line no-control-regex -- looking for control characters is the point
+      expect(run.stdout).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/);
+    }
+    // --json keeps the value: the characters become \u escapes, not gaps.
+    const asJson = JSON.parse((await cli(['tasks', 'get', task.id, '--json'])).stdout) as Task;
+    expect(asJson.payload).toEqual({ note: hostile });
+  });
+
   it('tasks submit --wait shows progress until the task finishes, and exits 0 when it completed', async () => {
     const type = uniqueName('cli-wait');
     const file = jsonFile('cli-wait', { type, payload: {} });

@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import { AgentManagerClient, AgentManagerError, type ApiKey, isConnectionError, type Lock } from '@agentmanager/client';
 import type { Agent, AgentManagerEvent, EventChannel, Task } from '@agentmanager/contracts';
 import { credentialsPath, readCredentials, removeCredentials, writeCredentials } from './credentials';
-import { ago, details, table } from './output';
+import { ago, details, printable, safeJson, table } from './output';
 
 const USAGE = `Usage: npm run cli -- <command> [options]
 
@@ -50,8 +50,8 @@ type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositi
 
 class UsageError extends Error {}
 
-const print = (text: string) => process.stdout.write(`${text}\n`);
-const printJson = (value: unknown) => print(JSON.stringify(value, null, 2));
+const print = (text: string) => process.stdout.write(`${printable(text)}\n`);
+const printJson = (value: unknown) => print(safeJson(value, 2));
 const roles = (v: string | undefined) => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : undefined);
 const need = (value: string | undefined, what: string): string => {
   if (!value) throw new UsageError(`missing ${what}`);
@@ -325,9 +325,9 @@ async function run(argv: string[]): Promise<number> {
       const stream = client.events({
         subscriptions: [{ channel, ...(values.id ? { id: values.id } : {}) }],
         after: values.after === undefined ? undefined : Number(values.after),
-        onEvent: (e) => print(json ? JSON.stringify(e) : describeEvent(e)),
+        onEvent: (e) => print(json ? safeJson(e) : describeEvent(e)),
         onStatus: (s) => {
-          if (!json || s.state === 'error') process.stderr.write(`[${s.state}${s.detail ? `: ${s.detail}` : ''}]\n`);
+          if (!json || s.state === 'error') process.stderr.write(`${printable(`[${s.state}${s.detail ? `: ${s.detail}` : ''}]`)}\n`);
         },
       });
       await new Promise<void>((resolve) => {
@@ -351,8 +351,8 @@ run(process.argv.slice(2)).then(
       process.exit(2);
     }
     if (err instanceof AgentManagerError) {
-      process.stderr.write(`error: ${err.body.message} (${err.status} ${err.body.code}${err.body.request_id ? `, request ${err.body.request_id}` : ''})\n`);
-      if (err.body.details && Object.keys(err.body.details).length) process.stderr.write(`${JSON.stringify(err.body.details, null, 2)}\n`);
+      process.stderr.write(`${printable(`error: ${err.body.message} (${err.status} ${err.body.code}${err.body.request_id ? `, request ${err.body.request_id}` : ''})`)}\n`);
+      if (err.body.details && Object.keys(err.body.details).length) process.stderr.write(`${safeJson(err.body.details, 2)}\n`);
       if (err.status === 401) process.stderr.write('Log in with `npm run cli -- login` or set AGENTMANAGER_TOKEN.\n');
     } else if (isConnectionError(err)) {
       process.stderr.write(`error: ${err.message}. Is the server running? (--url or AGENTMANAGER_URL)\n`);

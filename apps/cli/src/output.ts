@@ -1,5 +1,22 @@
 /** Plain-text tables (padding only, no dependency) and JSON output for the CLI. */
 
+// C0/C1 controls (ESC and CSI start terminal sequences) and bidi overrides ("trojan source").
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const UNSAFE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * Text the server holds (task types, payloads, names) printed to a terminal: without controls, so
+ * a hostile value cannot move the cursor, rewrite the screen or set the clipboard.
+ */
+export function printable(text: string): string {
+  return text.replace(UNSAFE, '');
+}
+
+/** JSON whose unsafe characters are \u escapes: the same value, and safe to print. */
+export function safeJson(value: unknown, indent?: number): string {
+  return JSON.stringify(value, null, indent).replace(UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 export interface Column<T> {
   header: string;
   value: (row: T) => unknown;
