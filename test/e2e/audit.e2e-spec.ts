@@ -470,3 +470,59 @@ describe('audit chain head (e2e)', () => {
     expect(await verify()).toEqual({ valid: false, checked: n - 2, first_invalid_seq: n - 1, unsealed: 0, head_seq: n });
   });
 });
+
+describe('signed audit checkpoints (e2e)', () => {
+  const KEY = randomBytes(32).toString('hex');
+  let app: TestApp;
+  let admin: Session;
+
+  beforeAll(async () => {
+    app = await createTestApp({ env: { AUDIT_CHECKPOINT_KEY: KEY } });
+    admin = await loginAdmin(app);
+    for (let i = 0; i < 3; i++) await createUser(app, admin, ['viewer']);
+  });
+  afterAll(() => app.close());
+
+  const checkpoint = async () => {
+    const res = await app.http.get('/api/v1/audit-events/checkpoint').set(admin.auth);
+    expect(res.status).toBe(200);
+    return res.body as { seq: number; hash: string; signed_at: string; algorithm: string; signature: string };
+  };
+  const check = (body: Record<string, unknown>) => app.http.post('/api/v1/audit-events/checkpoint/verify').set(admin.auth).send(body);
+
+  it('signs the chain head with a key the database never sees, and checks a checkpoint against the chain later', async () => {
+    const cp = await checkpoint();
+    const [head] = await app.sql<{ last_seq: string; last_hash: string }>('SELECT last_seq::text AS last_seq, last_hash FROM audit_chain_head');
+    expect(cp).toMatchObject({ seq: Number(head.last_seq), hash: head.last_hash, algorithm: 'HMAC-SHA256' });
+    await createUser(app, admin, ['viewer']); // the chain grows; the old checkpoint still holds
+    expect((await check(cp)).body).toEqual({ signature_valid: true, chain_matches: true });
+    // A forged checkpoint (another seq or hash under the same signature) is not this server's.
+    expect((await check({ ...cp, seq: cp.seq - 1 })).body).toEqual({ signature_valid: false, chain_matches: false });
+    expectError(await check({ ...cp, signature: 'not-hex' }), 400, 'validation_failed');
+  });
+
+  it('catches a rewrite that recomputes every hash (what the database owner could do) by the checkpoint taken before', async () => {
+    const cp = await checkpoint();
+    // The owner switches the trigger off and rewrites the row at the checkpoint with a fresh hash:
+    // verify alone could be fooled by a chain recomputed to the end; the checkpoint cannot.
+    await app.sql('ALTER TABLE audit_events DISABLE TRIGGER USER');
+    try {
+      await app.sql(`UPDATE audit_events SET hash = md5(hash) || md5(hash) WHERE seq = $1`, [cp.seq]);
+    } finally {
+      await app.sql('ALTER TABLE audit_events ENABLE TRIGGER USER');
+    }
+    expect((await check(cp)).body).toEqual({ signature_valid: true, chain_matches: false });
+  });
+
+  it('is 404 with no AUDIT_CHECKPOINT_KEY, and needs audit:read', async () => {
+    const viewer = await createUser(app, admin, ['viewer']);
+    expectError(await app.http.get('/api/v1/audit-events/checkpoint').set(viewer.auth), 403, 'forbidden');
+    const plain = await createTestApp();
+    try {
+      const plainAdmin = await loginAdmin(plain);
+      expectError(await plain.http.get('/api/v1/audit-events/checkpoint').set(plainAdmin.auth), 404, 'not_found');
+    } finally {
+      await plain.close();
+    }
+  });
+});

@@ -1,10 +1,10 @@
-import { Controller, Get, Header, Query, StreamableFile } from '@nestjs/common';
+import { Body, Controller, Get, Header, HttpCode, Post, Query, StreamableFile } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiProduces, ApiTags } from '@nestjs/swagger';
 import { Readable } from 'node:stream';
 import { RequirePermission } from '../access/decorators';
 import { Permission } from '../access/permissions';
 import { AuditService } from './audit.service';
-import { AuditEventListDto, AuditVerificationDto, ExportAuditQueryDto, ListAuditQueryDto } from './dto/audit.dto';
+import { AuditCheckpointDto, AuditEventListDto, AuditVerificationDto, CheckpointVerificationDto, ExportAuditQueryDto, ListAuditQueryDto, VerifyCheckpointDto } from './dto/audit.dto';
 
 @ApiTags('audit')
 @ApiBearerAuth()
@@ -23,6 +23,19 @@ export class AuditController {
   @ApiOkResponse({ type: AuditVerificationDto })
   verify(): Promise<AuditVerificationDto> {
     return this.audit.verify();
+  }
+
+  @Get('checkpoint')
+  @ApiOkResponse({ type: AuditCheckpointDto, description: 'A signed checkpoint of the chain head; 404 when AUDIT_CHECKPOINT_KEY is not set' })
+  checkpoint(): Promise<AuditCheckpointDto> {
+    return this.audit.checkpoint();
+  }
+
+  @Post('checkpoint/verify')
+  @HttpCode(200)
+  @ApiOkResponse({ type: CheckpointVerificationDto, description: 'Whether the checkpoint is this server\'s and the chain still holds its hash' })
+  verifyCheckpoint(@Body() body: VerifyCheckpointDto): Promise<CheckpointVerificationDto> {
+    return this.audit.verifyCheckpoint(body);
   }
 
   @Get('export')

@@ -70,6 +70,12 @@ export class AuditRepository {
     return head;
   }
 
+  /** The hash of the sealed row at `seq`, if there is one. */
+  async hashAt(seq: number): Promise<string | undefined> {
+    const [row] = await this.dataSource.query<{ hash: string }[]>('SELECT hash FROM audit_events WHERE seq = $1', [seq]);
+    return row?.hash;
+  }
+
   /** Oldest first, in batches, for verification and export; `untilSeq` bounds it (inclusive). */
   async *scan(filter: AuditFilter = {}, untilSeq?: string, batchSize = 1000): AsyncGenerator<AuditRow> {
     let after = '0';

@@ -1,16 +1,19 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { randomUUID } from 'node:crypto';
+import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { DataSource, EntityManager } from 'typeorm';
 import { inTransaction } from '@agentmanager/database';
 import type { AuditActor } from '../access/principal';
+import { DomainError } from '../common/errors';
 import { decodeCursor, encodeCursor } from '../common/pagination';
 import { RequestContextStore } from '../common/request-context';
+import type { AppConfig } from '../config/app-config';
+import { InjectConfig } from '../config/config.module';
 import { canonicalRow, chainHash, fieldsOf, GENESIS_HASH, scrubDetails } from '../outbox/audit-chain';
 import { journalAudit } from '../outbox/commit-journal';
 import { Sealer } from '../outbox/sealer.service';
 import { type AuditFilter, AuditRepository, type AuditRow } from './audit.repository';
-import type { AuditEventDto, AuditEventListDto, AuditFilterDto, AuditVerificationDto, ListAuditQueryDto } from './dto/audit.dto';
+import type { AuditCheckpointDto, AuditEventDto, AuditEventListDto, AuditFilterDto, AuditVerificationDto, CheckpointVerificationDto, ListAuditQueryDto, VerifyCheckpointDto } from './dto/audit.dto';
 
 export type AuditOutcome = 'success' | 'denied' | 'error';
 
@@ -35,7 +38,38 @@ export class AuditService {
     private readonly audit: AuditRepository,
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly sealer: Sealer,
+    @InjectConfig() private readonly config: AppConfig,
   ) {}
+
+  /**
+   * A signed checkpoint of the chain head (AUDIT_CHECKPOINT_KEY, a key the database never sees):
+   * kept outside the database, it lets an auditor detect a rewrite of the chain even by someone
+   * who can recompute every hash (the database owner can disable the trigger).
+   */
+  async checkpoint(): Promise<AuditCheckpointDto> {
+    const key = this.checkpointKey();
+    await this.sealer.settle();
+    const head = await this.audit.head();
+    const seq = Number(head.last_seq);
+    if (seq === 0) throw new DomainError('not_found', 'The audit trail is empty: there is no head to sign yet');
+    const signedAt = new Date().toISOString();
+    return { seq, hash: head.last_hash, signed_at: signedAt, algorithm: 'HMAC-SHA256', signature: checkpointSignature(key, seq, head.last_hash, signedAt) };
+  }
+
+  /** Whether a checkpoint is this server's and the sealed chain still holds its hash at its seq. */
+  async verifyCheckpoint(checkpoint: VerifyCheckpointDto): Promise<CheckpointVerificationDto> {
+    const key = this.checkpointKey();
+    const expected = checkpointSignature(key, checkpoint.seq, checkpoint.hash, checkpoint.signed_at);
+    const signatureValid = timingSafeEqual(Buffer.from(expected, 'hex'), Buffer.from(checkpoint.signature, 'hex'));
+    await this.sealer.settle();
+    return { signature_valid: signatureValid, chain_matches: (await this.audit.hashAt(checkpoint.seq)) === checkpoint.hash };
+  }
+
+  private checkpointKey(): string {
+    const key = this.config.auditCheckpointKey;
+    if (!key) throw new DomainError('not_found', 'Signed checkpoints are off: AUDIT_CHECKPOINT_KEY is not set on this server');
+    return key;
+  }
 
   /**
    * Adds a row to the caller's transaction. It is staged with the transaction's other
@@ -178,4 +212,8 @@ function toDto(row: AuditRow): AuditEventDto {
     prev_hash: row.prev_hash,
     hash: row.hash,
   };
+}
+
+function checkpointSignature(key: string, seq: number, hash: string, signedAt: string): string {
+  return createHmac('sha256', key).update(`agentmanager-audit-checkpoint|${seq}|${hash}|${signedAt}`).digest('hex');
 }

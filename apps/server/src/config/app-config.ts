@@ -37,6 +37,8 @@ export interface AppConfig {
   lockMaxPerHolder: number;
   lockMaxWaitsPerPrincipal: number;
   webhookSecret: string | undefined;
+  /** HMAC key for signed audit checkpoints; never stored in the database. */
+  auditCheckpointKey: string | undefined;
   webhookAllowedHosts: string[];
   corsOrigins: string[];
   rateLimitPerMin: number;
@@ -171,6 +173,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     lockMaxPerHolder: r.int('LOCK_MAX_PER_HOLDER', 1000, 1, 1_000_000),
     lockMaxWaitsPerPrincipal: r.int('LOCK_MAX_WAITS_PER_PRINCIPAL', 32, 1, 10_000),
     webhookSecret: r.optional('WEBHOOK_SECRET'),
+    auditCheckpointKey: r.optional('AUDIT_CHECKPOINT_KEY'),
     webhookAllowedHosts: r.list('WEBHOOK_ALLOWED_HOSTS'),
     corsOrigins: r.list('CORS_ORIGINS'),
     rateLimitPerMin: r.int('RATE_LIMIT_PER_MIN', 600, 1, 10_000_000),
@@ -205,6 +208,9 @@ export function loadConfig(env: Env = process.env): AppConfig {
   }
   if (config.shutdownDrainDelayMs >= config.shutdownGraceMs && config.shutdownDrainDelayMs > 0) {
     r.problems.push('SHUTDOWN_DRAIN_DELAY_MS must be less than SHUTDOWN_GRACE_MS');
+  }
+  if (config.auditCheckpointKey !== undefined && config.auditCheckpointKey.length < 32) {
+    r.problems.push('AUDIT_CHECKPOINT_KEY must be at least 32 characters long');
   }
   if (config.adminPassword !== undefined && config.adminPassword.length < 8) {
     r.problems.push('ADMIN_PASSWORD must be at least 8 characters long');

@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional, IntersectionType } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { IsDate, IsIn, IsOptional, IsString, MaxLength } from 'class-validator';
+import { IsDate, IsIn, IsInt, IsISO8601, IsOptional, IsString, Matches, MaxLength, Min } from 'class-validator';
 import { ListQueryDto } from '../../common/list-query.dto';
 
 export class AuditFilterDto {
@@ -50,6 +50,27 @@ export class AuditEventDto {
 export class AuditEventListDto {
   @ApiProperty({ type: [AuditEventDto] }) audit_events: AuditEventDto[];
   @ApiProperty({ nullable: true, type: String }) next_cursor: string | null;
+}
+
+export class AuditCheckpointDto {
+  @ApiProperty({ description: 'The chain head this checkpoint vouches for' }) seq: number;
+  @ApiProperty({ description: 'The hash of the row at `seq`' }) hash: string;
+  @ApiProperty({ format: 'date-time' }) signed_at: string;
+  @ApiProperty({ example: 'HMAC-SHA256' }) algorithm: string;
+  @ApiProperty({ description: 'hex HMAC-SHA256 of `agentmanager-audit-checkpoint|<seq>|<hash>|<signed_at>` under AUDIT_CHECKPOINT_KEY' }) signature: string;
+}
+
+export class VerifyCheckpointDto {
+  @ApiProperty() @IsInt() @Min(1) seq: number;
+  @ApiProperty() @Matches(/^[0-9a-f]{64}$/) hash: string;
+  @ApiProperty({ format: 'date-time' }) @IsISO8601({ strict: true }) signed_at: string;
+  @ApiProperty() @Matches(/^[0-9a-f]{64}$/) signature: string;
+  @ApiPropertyOptional({ enum: ['HMAC-SHA256'], description: 'As GET /audit-events/checkpoint returned it' }) @IsOptional() @IsIn(['HMAC-SHA256']) algorithm?: string;
+}
+
+export class CheckpointVerificationDto {
+  @ApiProperty({ description: 'The signature is this server key\'s, over these values' }) signature_valid: boolean;
+  @ApiProperty({ description: 'The sealed row at `seq` still has `hash` (false: the chain was rewritten since, or the row is gone)' }) chain_matches: boolean;
 }
 
 export class AuditVerificationDto {
