@@ -1,4 +1,4 @@
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -165,6 +165,23 @@ describe('the built server process (e2e)', () => {
       rmSync(dataDir, { recursive: true, force: true });
     }
   }, 90_000);
+
+  it('reads settings from a .env file when there is one, the process environment winning', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'am-env-'));
+    const file = join(dir, '.env');
+    writeFileSync(file, `# settings for this test\nMETRICS_TOKEN="from-the-env-file-0123456789"\nADMIN_PASSWORD=not-the-one-in-use\n`);
+    const server = await start({ ENV_FILE: file });
+    try {
+      expect((await fetch(`${server.baseUrl}/metrics`)).status).toBe(401);
+      expect((await fetch(`${server.baseUrl}/metrics`, { headers: { authorization: 'Bearer from-the-env-file-0123456789' } })).status).toBe(200);
+      // ADMIN_PASSWORD came from the process environment too: that one holds.
+      await adminToken(server.baseUrl);
+    } finally {
+      server.child.kill('SIGTERM');
+      await server.exited;
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 
   it('exports traces to OTEL_EXPORTER_OTLP_ENDPOINT and names the trace in logs and a traceparent header', async () => {
     const received: { method: string; url: string; bytes: number }[] = [];

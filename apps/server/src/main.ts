@@ -1,5 +1,6 @@
-// First (a side-effect import, which import sorting leaves first): tracing must patch http,
-// express and pg before anything loads them.
+// First (side-effect imports, which import sorting leaves first and in order): `.env`, then
+// tracing, which must patch http, express and pg before anything loads them.
+import './load-env';
 import './telemetry';
 import { createServerApp } from './bootstrap';
 import { createLogger } from './common/logger';
