@@ -30,7 +30,10 @@ export interface ApiKeyGrants {
   created_by: string;
   creator_username: string;
   roles: string[];
+  /** What the key's roles grant, not yet bounded by its creator. */
   permissions: string[];
+  /** What the creator's roles grant today: the key never holds more (the creator may have been demoted). */
+  creator_permissions: string[];
   /** last_used_at is unset or older than a minute: this use should record itself. */
   use_unrecorded: boolean;
   expires_at: Date | null;
@@ -86,21 +89,28 @@ export class AuthRepository {
     return rows[0];
   }
 
-  /** An API key by its public prefix; usable = not revoked, not expired (database clock), creator enabled. */
+  /**
+   * An API key by its public prefix; usable = not revoked, not expired (database clock), creator
+   * enabled. One statement also reads the creator's current permissions, which bound the key's.
+   */
   async findApiKeyGrants(prefix: string): Promise<ApiKeyGrants | undefined> {
     const rows = await this.dataSource.query<ApiKeyGrants[]>(
       `SELECT k.id, k.name, k.key_hash, k.created_by, u.username AS creator_username, k.expires_at,
               (k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > clock_timestamp()) AND NOT u.disabled) AS usable,
               (k.last_used_at IS NULL OR k.last_used_at < clock_timestamp() - ${LAST_USED_RESOLUTION}) AS use_unrecorded,
               COALESCE(array_agg(DISTINCT kr.role_name) FILTER (WHERE kr.role_name IS NOT NULL), '{}') AS roles,
-              COALESCE(array_agg(DISTINCT p.permission) FILTER (WHERE p.permission IS NOT NULL), '{}') AS permissions
+              COALESCE(array_agg(DISTINCT p.permission) FILTER (WHERE p.permission IS NOT NULL), '{}') AS permissions,
+              (SELECT COALESCE(array_agg(DISTINCT cp.permission), '{}')
+                 FROM user_roles cur JOIN roles cr ON cr.name = cur.role_name
+                 CROSS JOIN LATERAL unnest(cr.permissions) AS cp(permission)
+                WHERE cur.user_id = u.id) AS creator_permissions
          FROM api_keys k
          JOIN users u ON u.id = k.created_by
          LEFT JOIN api_key_roles kr ON kr.api_key_id = k.id
          LEFT JOIN roles r ON r.name = kr.role_name
          LEFT JOIN LATERAL unnest(r.permissions) AS p(permission) ON true
         WHERE k.prefix = $1
-        GROUP BY k.id, u.username, u.disabled`,
+        GROUP BY k.id, u.id`,
       [prefix],
     );
     return rows[0];

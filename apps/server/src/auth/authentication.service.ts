@@ -1,5 +1,6 @@
 import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { hashesEqual, parseApiKey, sha256Hex } from '../access/credentials';
+import { intersectGrants } from '../access/permissions';
 import type { Principal } from '../access/principal';
 import { unauthenticated } from '../common/errors';
 import { PgListener } from '../database/pg-listener.service';
@@ -133,7 +134,8 @@ export class AuthenticationService implements OnModuleInit {
       userId: grants.created_by,
       username: grants.creator_username,
       roles: grants.roles,
-      permissions: new Set(grants.permissions),
+      // A key never outlives its creator's demotion: it holds what both its roles and its creator grant.
+      permissions: intersectGrants(grants.permissions, grants.creator_permissions),
       actor: { type: 'api_key', id: grants.id },
     };
     return { principal, expiresAt: grants.expires_at ? grants.expires_at.getTime() : null };
