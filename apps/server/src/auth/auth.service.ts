@@ -162,7 +162,7 @@ export class AuthService {
       ? ((await this.repository.findUserGrants(principal.userId))?.email ?? null)
       : null;
     return {
-      id: principal.id,
+      id: principal.subject ?? principal.id,
       username: principal.username,
       email,
       roles: [...principal.roles].sort(),
