@@ -39,6 +39,15 @@ export interface ApiKeyGrants {
   expires_at: Date | null;
 }
 
+/** A login counter as read under its lock: failures in the current window (0 once it has passed). */
+export interface LoginCounter {
+  key: string;
+  max: number;
+  failures: number;
+  /** Seconds until the window ends. */
+  retry_after: number;
+}
+
 export interface RefreshTokenRow {
   id: string;
   user_id: string;
@@ -169,34 +178,47 @@ export class AuthRepository {
     );
   }
 
-  /** Seconds until the window of the most-failed key ends, when any key is at its limit. */
-  async throttledFor(limits: { key: string; max: number }[], windowSec: number): Promise<number | null> {
-    const rows = await this.dataSource.query<{ retry_after: number }[]>(
-      `SELECT CEIL(EXTRACT(EPOCH FROM (window_started_at + make_interval(secs => $3)) - clock_timestamp()))::int AS retry_after
-         FROM login_failures f
-         JOIN unnest($1::text[], $2::int[]) AS l(key, max) ON l.key = f.key
-        WHERE f.failures >= l.max AND f.window_started_at > clock_timestamp() - make_interval(secs => $3)
-        ORDER BY retry_after DESC LIMIT 1`,
-      [limits.map((l) => l.key), limits.map((l) => l.max), windowSec],
+  /**
+   * Locks the login counters of `limits` (creating missing ones at zero), in key order so two
+   * attempts never deadlock. Read under the lock, a counter cannot move until this transaction ends:
+   * check-then-count is atomic, and a burst gets no more attempts than the limit.
+   */
+  async lockLoginCounters(manager: EntityManager, limits: { key: string; max: number }[], windowSec: number): Promise<LoginCounter[]> {
+    const keys = limits.map((l) => l.key);
+    await manager.query(
+      `INSERT INTO login_failures (key, failures, window_started_at)
+       SELECT k, 0, clock_timestamp() FROM unnest($1::text[]) AS k ORDER BY k
+       ON CONFLICT (key) DO NOTHING`,
+      [keys],
     );
-    return rows[0] ? Math.max(1, rows[0].retry_after) : null;
+    return await manager.query<LoginCounter[]>(
+      `SELECT f.key, l.max,
+              CASE WHEN f.window_started_at <= clock_timestamp() - make_interval(secs => $3) THEN 0 ELSE f.failures END AS failures,
+              CEIL(EXTRACT(EPOCH FROM (f.window_started_at + make_interval(secs => $3)) - clock_timestamp()))::int AS retry_after
+         FROM login_failures f JOIN unnest($1::text[], $2::int[]) AS l(key, max) ON l.key = f.key
+        ORDER BY f.key FOR UPDATE OF f`,
+      [keys, limits.map((l) => l.max), windowSec],
+    );
   }
 
-  /** Counts a failure per key in a fixed window that restarts once it has passed. */
-  async recordLoginFailure(keys: string[], windowSec: number): Promise<void> {
-    await this.dataSource.query(
-      `INSERT INTO login_failures (key, failures, window_started_at)
-       SELECT k, 1, clock_timestamp() FROM unnest($1::text[]) AS k
-       ON CONFLICT (key) DO UPDATE SET
-         failures = CASE WHEN login_failures.window_started_at <= clock_timestamp() - make_interval(secs => $2)
-                         THEN 1 ELSE login_failures.failures + 1 END,
-         window_started_at = CASE WHEN login_failures.window_started_at <= clock_timestamp() - make_interval(secs => $2)
-                                  THEN clock_timestamp() ELSE login_failures.window_started_at END`,
+  /** Counts an attempt on each key in a fixed window that restarts once it has passed (rows locked by lockLoginCounters). */
+  async countLoginAttempt(manager: EntityManager, keys: string[], windowSec: number): Promise<void> {
+    await manager.query(
+      `UPDATE login_failures SET
+         failures = CASE WHEN window_started_at <= clock_timestamp() - make_interval(secs => $2) THEN 1 ELSE failures + 1 END,
+         window_started_at = CASE WHEN window_started_at <= clock_timestamp() - make_interval(secs => $2)
+                                  THEN clock_timestamp() ELSE window_started_at END
+        WHERE key = ANY($1::text[])`,
       [keys, windowSec],
     );
   }
 
-  async clearLoginFailures(key: string): Promise<void> {
-    await this.dataSource.query('DELETE FROM login_failures WHERE key = $1', [key]);
+  /** A login succeeded: its own (username, address) counter ends, and the shared ones give back the attempt. */
+  async refundLoginAttempt(clearKey: string, refundKeys: string[]): Promise<void> {
+    await this.dataSource.query(
+      `WITH cleared AS (DELETE FROM login_failures WHERE key = $1)
+       UPDATE login_failures SET failures = GREATEST(failures - 1, 0) WHERE key = ANY($2::text[])`,
+      [clearKey, refundKeys],
+    );
   }
 }
