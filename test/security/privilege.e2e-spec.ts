@@ -84,6 +84,12 @@ describe('security: privilege bounds (e2e)', () => {
       const after = await app.http.get(`/api/v1/users/${admin.id}`).set(admin.auth).expect(200);
       expect(after.body).toMatchObject({ roles: ['admin'], disabled: false });
     });
+
+    it('refuses to delete a user who holds more than the caller', async () => {
+      const otherAdmin = await createUser(app, admin, ['admin']);
+      expectError(await app.http.delete(`/api/v1/users/${otherAdmin.id}`).set(manager.auth), 403, 'forbidden');
+      await app.http.get(`/api/v1/users/${otherAdmin.id}`).set(admin.auth).expect(200);
+    });
   });
 
   describe('item 4: an API key is bounded by its creator’s current permissions', () => {

@@ -170,6 +170,7 @@ export class UsersService implements OnApplicationBootstrap {
       if (principal.userId === id && principal.kind === 'user') {
         throw new DomainError('conflict', 'You cannot delete yourself');
       }
+      await this.assertMayManage(manager, principal, before);
       if (before.roles.includes('admin')) await this.assertAnotherAdminRemains(manager, id);
       await this.users.delete(manager, id);
       revokeCachedPrincipals(manager);
@@ -204,7 +205,8 @@ export class UsersService implements OnApplicationBootstrap {
 
   /**
    * The password, roles or disabled state of a user who holds more than the caller can be changed
-   * only with `*`: otherwise `users:write` would reset an admin's password and log in as them.
+   * (and the user deleted) only with `*`: otherwise `users:write` would reset an admin's password
+   * and log in as them.
    */
   private async assertMayManage(manager: EntityManager, principal: Principal, target: UserWithRoles): Promise<void> {
     if (isAdmin(principal)) return;
