@@ -1,4 +1,4 @@
-import { BUILT_IN_ROLES, expand, grants, isGrantablePermission, isSubset,Permission } from './permissions';
+import { BUILT_IN_ROLES, expand, grants, intersectGrants, isGrantablePermission, isSubset, Permission } from './permissions';
 
 describe('permissions', () => {
   it('grants exact, resource-wildcard and global-wildcard permissions', () => {
@@ -7,6 +7,15 @@ describe('permissions', () => {
     expect(grants(new Set(['tasks:*']), Permission.TasksManage)).toBe(true);
     expect(grants(new Set(['tasks:*']), Permission.AgentsRead)).toBe(false);
     expect(grants(new Set(['*']), Permission.UsersWrite)).toBe(true);
+  });
+
+  it('intersects grants without widening a wildcard', () => {
+    const sorted = (a: string[], b: string[]) => [...intersectGrants(a, b)].sort();
+    expect(sorted(['*'], ['tasks:read', 'locks:*'])).toEqual(['locks:*', 'tasks:read']);
+    expect(sorted(['tasks:*', 'agents:read'], ['tasks:read', 'agents:write'])).toEqual(['tasks:read']);
+    expect(sorted(['tasks:*'], ['tasks:*', '*'])).toEqual(['tasks:*']);
+    expect(sorted(['tasks:write'], ['tasksx:*'])).toEqual([]);
+    expect(sorted(['*'], ['*'])).toEqual(['*']);
   });
 
   it('accepts only known permissions and wildcards of known resources', () => {

@@ -108,3 +108,28 @@ export function isSubset(wanted: Iterable<string>, held: ReadonlySet<string>): b
   for (const p of expand(wanted)) if (!grants(held, p)) return false;
   return true;
 }
+
+/** The most one grant and another both allow, e.g. `tasks:*` ∩ `tasks:read` is `tasks:read`; null when nothing. */
+function meet(a: string, b: string): string | null {
+  if (a === WILDCARD || a === b) return b;
+  if (b === WILDCARD) return a;
+  if (a.endsWith(':*') && b.startsWith(a.slice(0, -1))) return b;
+  if (b.endsWith(':*') && a.startsWith(b.slice(0, -1))) return a;
+  return null;
+}
+
+/**
+ * What both sets grant: `grants(result, p)` holds exactly when it holds for `a` and for `b`.
+ * Wildcards survive only where both sides hold them, so nothing is widened.
+ */
+export function intersectGrants(a: Iterable<string>, b: Iterable<string>): Set<string> {
+  const right = [...b];
+  const both = new Set<string>();
+  for (const x of a) {
+    for (const y of right) {
+      const m = meet(x, y);
+      if (m !== null) both.add(m);
+    }
+  }
+  return both;
+}

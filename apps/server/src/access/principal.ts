@@ -4,8 +4,10 @@
  */
 export interface Principal {
   kind: 'user' | 'api_key';
-  /** The user id, or the API key id. */
+  /** The user id, the API key id, or `idp:<subject>` for an identity provider's user. */
   id: string;
+  /** An identity provider's user: the token's `sub` as the provider wrote it (shown by /auth/me). */
+  subject?: string;
   /** The user behind the credential (the key's creator for an API key); null for external IdP users. */
   userId: string | null;
   username: string | null;
@@ -18,6 +20,14 @@ export interface Principal {
 export interface AuditActor {
   type: 'user' | 'agent' | 'api_key' | 'system';
   id: string | null;
+}
+
+/**
+ * Prefixes an identity provider's subject wherever it names a principal (owner keys, lock holders,
+ * audit actors), so a token whose `sub` equals a local user's id never acts as that user.
+ */
+export function externalPrincipalId(subject: string): string {
+  return `idp:${subject}`;
 }
 
 export const SYSTEM_ACTOR: AuditActor = { type: 'system', id: null };

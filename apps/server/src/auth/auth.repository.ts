@@ -30,10 +30,22 @@ export interface ApiKeyGrants {
   created_by: string;
   creator_username: string;
   roles: string[];
+  /** What the key's roles grant, not yet bounded by its creator. */
   permissions: string[];
+  /** What the creator's roles grant today: the key never holds more (the creator may have been demoted). */
+  creator_permissions: string[];
   /** last_used_at is unset or older than a minute: this use should record itself. */
   use_unrecorded: boolean;
   expires_at: Date | null;
+}
+
+/** A login counter as read under its lock: failures in the current window (0 once it has passed). */
+export interface LoginCounter {
+  key: string;
+  max: number;
+  failures: number;
+  /** Seconds until the window ends. */
+  retry_after: number;
 }
 
 export interface RefreshTokenRow {
@@ -86,21 +98,28 @@ export class AuthRepository {
     return rows[0];
   }
 
-  /** An API key by its public prefix; usable = not revoked, not expired (database clock), creator enabled. */
+  /**
+   * An API key by its public prefix; usable = not revoked, not expired (database clock), creator
+   * enabled. One statement also reads the creator's current permissions, which bound the key's.
+   */
   async findApiKeyGrants(prefix: string): Promise<ApiKeyGrants | undefined> {
     const rows = await this.dataSource.query<ApiKeyGrants[]>(
       `SELECT k.id, k.name, k.key_hash, k.created_by, u.username AS creator_username, k.expires_at,
               (k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > clock_timestamp()) AND NOT u.disabled) AS usable,
               (k.last_used_at IS NULL OR k.last_used_at < clock_timestamp() - ${LAST_USED_RESOLUTION}) AS use_unrecorded,
               COALESCE(array_agg(DISTINCT kr.role_name) FILTER (WHERE kr.role_name IS NOT NULL), '{}') AS roles,
-              COALESCE(array_agg(DISTINCT p.permission) FILTER (WHERE p.permission IS NOT NULL), '{}') AS permissions
+              COALESCE(array_agg(DISTINCT p.permission) FILTER (WHERE p.permission IS NOT NULL), '{}') AS permissions,
+              (SELECT COALESCE(array_agg(DISTINCT cp.permission), '{}')
+                 FROM user_roles cur JOIN roles cr ON cr.name = cur.role_name
+                 CROSS JOIN LATERAL unnest(cr.permissions) AS cp(permission)
+                WHERE cur.user_id = u.id) AS creator_permissions
          FROM api_keys k
          JOIN users u ON u.id = k.created_by
          LEFT JOIN api_key_roles kr ON kr.api_key_id = k.id
          LEFT JOIN roles r ON r.name = kr.role_name
          LEFT JOIN LATERAL unnest(r.permissions) AS p(permission) ON true
         WHERE k.prefix = $1
-        GROUP BY k.id, u.username, u.disabled`,
+        GROUP BY k.id, u.id`,
       [prefix],
     );
     return rows[0];
@@ -159,34 +178,47 @@ export class AuthRepository {
     );
   }
 
-  /** Seconds until the window of the most-failed key ends, when any key is at its limit. */
-  async throttledFor(limits: { key: string; max: number }[], windowSec: number): Promise<number | null> {
-    const rows = await this.dataSource.query<{ retry_after: number }[]>(
-      `SELECT CEIL(EXTRACT(EPOCH FROM (window_started_at + make_interval(secs => $3)) - clock_timestamp()))::int AS retry_after
-         FROM login_failures f
-         JOIN unnest($1::text[], $2::int[]) AS l(key, max) ON l.key = f.key
-        WHERE f.failures >= l.max AND f.window_started_at > clock_timestamp() - make_interval(secs => $3)
-        ORDER BY retry_after DESC LIMIT 1`,
-      [limits.map((l) => l.key), limits.map((l) => l.max), windowSec],
+  /**
+   * Locks the login counters of `limits` (creating missing ones at zero), in key order so two
+   * attempts never deadlock. Read under the lock, a counter cannot move until this transaction ends:
+   * check-then-count is atomic, and a burst gets no more attempts than the limit.
+   */
+  async lockLoginCounters(manager: EntityManager, limits: { key: string; max: number }[], windowSec: number): Promise<LoginCounter[]> {
+    const keys = limits.map((l) => l.key);
+    await manager.query(
+      `INSERT INTO login_failures (key, failures, window_started_at)
+       SELECT k, 0, clock_timestamp() FROM unnest($1::text[]) AS k ORDER BY k
+       ON CONFLICT (key) DO NOTHING`,
+      [keys],
     );
-    return rows[0] ? Math.max(1, rows[0].retry_after) : null;
+    return await manager.query<LoginCounter[]>(
+      `SELECT f.key, l.max,
+              CASE WHEN f.window_started_at <= clock_timestamp() - make_interval(secs => $3) THEN 0 ELSE f.failures END AS failures,
+              CEIL(EXTRACT(EPOCH FROM (f.window_started_at + make_interval(secs => $3)) - clock_timestamp()))::int AS retry_after
+         FROM login_failures f JOIN unnest($1::text[], $2::int[]) AS l(key, max) ON l.key = f.key
+        ORDER BY f.key FOR UPDATE OF f`,
+      [keys, limits.map((l) => l.max), windowSec],
+    );
   }
 
-  /** Counts a failure per key in a fixed window that restarts once it has passed. */
-  async recordLoginFailure(keys: string[], windowSec: number): Promise<void> {
-    await this.dataSource.query(
-      `INSERT INTO login_failures (key, failures, window_started_at)
-       SELECT k, 1, clock_timestamp() FROM unnest($1::text[]) AS k
-       ON CONFLICT (key) DO UPDATE SET
-         failures = CASE WHEN login_failures.window_started_at <= clock_timestamp() - make_interval(secs => $2)
-                         THEN 1 ELSE login_failures.failures + 1 END,
-         window_started_at = CASE WHEN login_failures.window_started_at <= clock_timestamp() - make_interval(secs => $2)
-                                  THEN clock_timestamp() ELSE login_failures.window_started_at END`,
+  /** Counts an attempt on each key in a fixed window that restarts once it has passed (rows locked by lockLoginCounters). */
+  async countLoginAttempt(manager: EntityManager, keys: string[], windowSec: number): Promise<void> {
+    await manager.query(
+      `UPDATE login_failures SET
+         failures = CASE WHEN window_started_at <= clock_timestamp() - make_interval(secs => $2) THEN 1 ELSE failures + 1 END,
+         window_started_at = CASE WHEN window_started_at <= clock_timestamp() - make_interval(secs => $2)
+                                  THEN clock_timestamp() ELSE window_started_at END
+        WHERE key = ANY($1::text[])`,
       [keys, windowSec],
     );
   }
 
-  async clearLoginFailures(key: string): Promise<void> {
-    await this.dataSource.query('DELETE FROM login_failures WHERE key = $1', [key]);
+  /** A login succeeded: its own (username, address) counter ends, and the shared ones give back the attempt. */
+  async refundLoginAttempt(clearKey: string, refundKeys: string[]): Promise<void> {
+    await this.dataSource.query(
+      `WITH cleared AS (DELETE FROM login_failures WHERE key = $1)
+       UPDATE login_failures SET failures = GREATEST(failures - 1, 0) WHERE key = ANY($2::text[])`,
+      [clearKey, refundKeys],
+    );
   }
 }

@@ -16,7 +16,9 @@ import { AuthRepository } from './auth.repository';
 import type { MeDto, TokenPairDto } from './dto/login.dto';
 import { TokenService } from './token.service';
 
-/** An IP may fail this many times more often than one username before it is throttled too. */
+/** One username may fail this many times LOGIN_MAX_FAILURES, over all addresses, before it is throttled everywhere. */
+const USERNAME_FAILURE_MULTIPLIER = 4;
+/** One address may fail this many times LOGIN_MAX_FAILURES, over all usernames, before it is throttled too. */
 const IP_FAILURE_MULTIPLIER = 4;
 
 @Injectable()
@@ -33,11 +35,16 @@ export class AuthService {
   async login(usernameInput: string, password: string): Promise<TokenPairDto> {
     const username = usernameInput.trim().toLowerCase();
     const ip = RequestContextStore.current()?.ip ?? 'unknown';
+    // The lockout is per (username, address): one address guessing cannot lock the user out for
+    // everyone else. The per-username cap still stops a guess spread over many addresses, and the
+    // per-address one an address trying many usernames.
+    const max = this.config.loginMaxFailures;
     const limits = [
-      { key: `user:${username}`, max: this.config.loginMaxFailures },
-      { key: `ip:${ip}`, max: this.config.loginMaxFailures * IP_FAILURE_MULTIPLIER },
+      { key: `user-ip:${username}|${ip}`, max },
+      { key: `user:${username}`, max: max * USERNAME_FAILURE_MULTIPLIER },
+      { key: `ip:${ip}`, max: max * IP_FAILURE_MULTIPLIER },
     ];
-    const retryAfter = await this.repository.throttledFor(limits, this.config.loginWindowSec);
+    const retryAfter = await this.countAttempt(limits);
     if (retryAfter !== null) {
       await this.audit.recordAlone({
         actor: { type: 'user', id: null },
@@ -53,10 +60,7 @@ export class AuthService {
     const user = await this.repository.findCredentials(username);
     const ok = user ? await this.hasher.verify(user.password_hash, password) : await this.hasher.verifyAgainstDummy(password);
     if (!user || !ok || user.disabled) {
-      await this.repository.recordLoginFailure(
-        limits.map((l) => l.key),
-        this.config.loginWindowSec,
-      );
+      // Already counted, before the password was verified.
       await this.audit.recordAlone({
         actor: { type: 'user', id: user?.id ?? null },
         action: 'auth.login',
@@ -67,7 +71,10 @@ export class AuthService {
       });
       throw unauthenticated('Wrong username or password');
     }
-    await this.repository.clearLoginFailures(limits[0].key);
+    await this.repository.refundLoginAttempt(
+      limits[0].key,
+      limits.slice(1).map((l) => l.key),
+    );
     return inTransaction(this.dataSource, async (manager) => {
       const familyId = randomUUID();
       const refresh = newRefreshToken();
@@ -162,13 +169,30 @@ export class AuthService {
       ? ((await this.repository.findUserGrants(principal.userId))?.email ?? null)
       : null;
     return {
-      id: principal.id,
+      id: principal.subject ?? principal.id,
       username: principal.username,
       email,
       roles: [...principal.roles].sort(),
       permissions: [...expand(principal.permissions)].sort(),
       kind: principal.kind,
     };
+  }
+
+  /**
+   * Counts this attempt against every limit before the password is verified, unless one is already
+   * reached: then nothing is counted (a locked-out address cannot push the shared limits further)
+   * and the seconds until the longest window ends come back. Atomic per key, so N parallel
+   * attempts get at most the limit of verifications.
+   */
+  private countAttempt(limits: { key: string; max: number }[]): Promise<number | null> {
+    const windowSec = this.config.loginWindowSec;
+    return inTransaction(this.dataSource, async (manager) => {
+      const counters = await this.repository.lockLoginCounters(manager, limits, windowSec);
+      const reached = counters.filter((c) => c.failures >= c.max);
+      if (reached.length) return Math.max(1, ...reached.map((c) => c.retry_after));
+      await this.repository.countLoginAttempt(manager, limits.map((l) => l.key), windowSec);
+      return null;
+    });
   }
 
   private pair(accessToken: string, refreshToken: string): TokenPairDto {

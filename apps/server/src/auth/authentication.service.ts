@@ -1,6 +1,7 @@
 import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { hashesEqual, parseApiKey, sha256Hex } from '../access/credentials';
-import type { Principal } from '../access/principal';
+import { intersectGrants } from '../access/permissions';
+import { externalPrincipalId, type Principal } from '../access/principal';
 import { unauthenticated } from '../common/errors';
 import { PgListener } from '../database/pg-listener.service';
 import { AuthRepository } from './auth.repository';
@@ -108,14 +109,16 @@ export class AuthenticationService implements OnModuleInit {
 
   private async fromIdentityToken(verified: VerifiedToken & { source: 'external' }): Promise<Resolved> {
     const grants = await this.repository.permissionsOfRoles(verified.roles);
+    const id = externalPrincipalId(verified.subject);
     const principal: Principal = {
       kind: 'user',
-      id: verified.subject,
+      id,
+      subject: verified.subject,
       userId: null,
       username: verified.username,
       roles: grants.roles,
       permissions: new Set(grants.permissions),
-      actor: { type: 'user', id: verified.subject },
+      actor: { type: 'user', id },
     };
     return { principal, expiresAt: verified.expiresAt };
   }
@@ -133,7 +136,8 @@ export class AuthenticationService implements OnModuleInit {
       userId: grants.created_by,
       username: grants.creator_username,
       roles: grants.roles,
-      permissions: new Set(grants.permissions),
+      // A key never outlives its creator's demotion: it holds what both its roles and its creator grant.
+      permissions: intersectGrants(grants.permissions, grants.creator_permissions),
       actor: { type: 'api_key', id: grants.id },
     };
     return { principal, expiresAt: grants.expires_at ? grants.expires_at.getTime() : null };

@@ -1,6 +1,9 @@
 import { Column, Entity, PrimaryColumn } from 'typeorm';
 
-/** Failed logins per `user:<name>` and `ip:<addr>` in a fixed window; shared by every instance. */
+/**
+ * Login attempts per `user-ip:<name>|<addr>`, `user:<name>` and `ip:<addr>` in a fixed window,
+ * counted before the password is checked (a success gives its attempt back); shared by every instance.
+ */
 @Entity('login_failures')
 export class LoginFailureEntity {
   @PrimaryColumn({ type: 'text' })

@@ -67,7 +67,9 @@ export class TokenService {
         audience: config.jwtAudience,
       },
       read: (claims) => {
-        if (typeof claims.sub !== 'string') return null;
+        // A provider's token must say when it ends and whom it is for: a token without `exp` would
+        // be good forever, one without `aud` may have been minted for another application.
+        if (typeof claims.sub !== 'string' || typeof claims.exp !== 'number' || !hasAudience(claims)) return null;
         const rawRoles = readClaim(claims, config.jwtRolesClaim);
         const roles = Array.isArray(rawRoles) ? rawRoles.filter((r): r is string => typeof r === 'string') : [];
         const username = typeof claims.preferred_username === 'string' ? claims.preferred_username : null;
@@ -128,6 +130,11 @@ function identityProviderKeys(config: AppConfig): SecretOrKeyProvider {
   const publicKey = config.jwtPublicKey?.replace(/\\n/g, '\n');
   if (publicKey) return (_req, _token, done) => done(null, publicKey);
   return (_req, _token, done) => done(new Error('No identity provider is configured'));
+}
+
+function hasAudience(claims: JwtClaims): boolean {
+  const { aud } = claims;
+  return (typeof aud === 'string' && aud !== '') || (Array.isArray(aud) && aud.some((a) => typeof a === 'string' && a !== ''));
 }
 
 function expiryOf(claims: JwtClaims): number | null {

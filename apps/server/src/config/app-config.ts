@@ -52,6 +52,8 @@ export interface AppConfig {
   shedEventLoopLagMs: number;
   loginMaxFailures: number;
   loginWindowSec: number;
+  /** Open MCP sessions one principal may hold on an instance; past it the oldest without a stream is closed. */
+  mcpMaxSessionsPerPrincipal: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   otelExporterOtlpEndpoint: string | undefined;
   metricsToken: string | undefined;
@@ -183,6 +185,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     shedEventLoopLagMs: r.int('SHED_EVENT_LOOP_LAG_MS', 1000, 0, 60_000),
     loginMaxFailures: r.int('LOGIN_MAX_FAILURES', 5, 1, 1_000),
     loginWindowSec: r.int('LOGIN_WINDOW_SEC', 900, 1, 86_400),
+    mcpMaxSessionsPerPrincipal: r.int('MCP_MAX_SESSIONS_PER_PRINCIPAL', 16, 1, 1_000),
     logLevel: r.oneOf('LOG_LEVEL', 'info', LOG_LEVELS),
     otelExporterOtlpEndpoint: r.url('OTEL_EXPORTER_OTLP_ENDPOINT', ['http:', 'https:']),
     metricsToken: r.optional('METRICS_TOKEN'),

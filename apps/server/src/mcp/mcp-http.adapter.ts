@@ -31,8 +31,11 @@ export class McpHttpAdapter {
 
   async post(principal: Principal, req: Request, res: Response): Promise<void> {
     let sessionId = this.sessionId(req);
-    if (!sessionId && isInitialize(req.body)) {
+    if (sessionId) {
+      this.sessions.use(sessionId, ownerOf(principal));
+    } else if (isInitialize(req.body)) {
       sessionId = randomUUID();
+      this.sessions.open(sessionId, ownerOf(principal));
       res.setHeader('Mcp-Session-Id', sessionId);
     }
     const server = this.mcp.createServer(this.context(principal, req, sessionId));

@@ -4,11 +4,17 @@ import { Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nest
 import type { Logger } from 'pino';
 import { DomainError, notFound } from '../common/errors';
 import { InjectLogger } from '../common/logger.module';
+import type { AppConfig } from '../config/app-config';
+import { InjectConfig } from '../config/config.module';
 import type { StoredEvent } from '../events/events.repository';
 import { EventsRelay } from '../events/events-relay.service';
 import { uriOfEvent } from './mcp-resources';
 
-/** A session exists only for resource subscriptions: tool calls, reads and prompts are stateless. */
+/**
+ * A session carries only resource subscriptions (tool calls, reads and prompts are stateless),
+ * but it belongs to the principal that opened it: any other credential presenting its id is told
+ * the session does not exist.
+ */
 interface McpSession {
   id: string;
   owner: string;
@@ -20,6 +26,8 @@ interface McpSession {
 
 const MAX_SESSIONS = 10_000;
 const MAX_URIS_PER_SESSION = 1_000;
+/** Ids of sessions closed here (DELETE, or over the per-principal cap) that keep answering 404. */
+const MAX_REMEMBERED_CLOSED = 10_000;
 /** A session with subscriptions but no open stream is forgotten after this long. */
 const IDLE_MS = 10 * 60_000;
 
@@ -32,10 +40,13 @@ const IDLE_MS = 10 * 60_000;
 @Injectable()
 export class McpSessions implements OnModuleInit, OnApplicationShutdown {
   private readonly sessions = new Map<string, McpSession>();
+  /** Insertion-ordered, oldest dropped first. */
+  private readonly closed = new Set<string>();
   private unsubscribe: (() => void) | undefined;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
+    @InjectConfig() private readonly config: AppConfig,
     private readonly relay: EventsRelay,
     @InjectLogger() private readonly logger: Logger,
   ) {}
@@ -53,10 +64,37 @@ export class McpSessions implements OnModuleInit, OnApplicationShutdown {
     this.sessions.clear();
   }
 
-  /** The session `id`, created on first use and bound to the credential owner that first used it. */
+  /**
+   * Opens session `id` for `owner` at initialize. A principal holds at most
+   * MCP_MAX_SESSIONS_PER_PRINCIPAL: past it the one it used least recently without an open stream
+   * is closed (a client that never sends DELETE keeps working); when every one has a stream open,
+   * the new one is refused with 429.
+   */
+  open(id: string, owner: string): void {
+    const mine = [...this.sessions.values()].filter((s) => s.owner === owner);
+    if (mine.length >= this.config.mcpMaxSessionsPerPrincipal) {
+      const idle = mine.filter((s) => !s.stream).sort((a, b) => a.touchedAt - b.touchedAt);
+      if (!idle.length) {
+        throw new DomainError('rate_limited', `At most ${this.config.mcpMaxSessionsPerPrincipal} MCP sessions per credential; close one first`, {}, 60);
+      }
+      for (const s of idle.slice(0, mine.length - this.config.mcpMaxSessionsPerPrincipal + 1)) this.close(s.id);
+    }
+    this.session(id, owner);
+  }
+
+  /** Refuses (404) a session id that another principal opened on this instance; marks it used. */
+  use(id: string, owner: string): void {
+    this.session(id, owner);
+  }
+
+  /**
+   * The session `id`, bound to `owner`. Another owner, or a session closed here, gets 404. An id
+   * this instance has not seen (opened on another instance, or forgotten while idle) is taken up
+   * for `owner`: session state lives on one instance (sticky routing), which enforces its owner.
+   */
   private session(id: string, owner: string): McpSession {
     let session = this.sessions.get(id);
-    if (session && session.owner !== owner) throw notFound('MCP session', id);
+    if ((session && session.owner !== owner) || this.closed.has(id)) throw notFound('MCP session', id);
     if (!session) {
       if (this.sessions.size >= MAX_SESSIONS) throw new DomainError('service_unavailable', 'Too many MCP sessions on this instance', {}, 5);
       session = { id, owner, uris: new Set(), touchedAt: Date.now() };
@@ -97,9 +135,16 @@ export class McpSessions implements OnModuleInit, OnApplicationShutdown {
   /** DELETE /mcp: forgets the session (idempotent; a session this instance never saw has nothing to forget). */
   async end(id: string, owner: string): Promise<void> {
     const session = this.sessions.get(id);
-    if (!session || session.owner !== owner) return;
-    this.sessions.delete(id);
+    if (!session) return;
+    if (session.owner !== owner) throw notFound('MCP session', id);
+    this.close(id);
     await session.stream?.transport.close();
+  }
+
+  private close(id: string): void {
+    this.sessions.delete(id);
+    this.closed.add(id);
+    if (this.closed.size > MAX_REMEMBERED_CLOSED) this.closed.delete(this.closed.values().next().value as string);
   }
 
   /** Test and health hook: does this instance hold an open stream for the session. */

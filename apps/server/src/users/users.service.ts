@@ -5,14 +5,16 @@ import type { Logger } from 'pino';
 import type { DataSource, EntityManager } from 'typeorm';
 import { inTransaction, isUniqueViolation } from '@agentmanager/database';
 import { PasswordHasher } from '../access/password-hasher';
-import { type Principal,SYSTEM_ACTOR } from '../access/principal';
+import { WILDCARD } from '../access/permissions';
+import { isAdmin, type Principal, SYSTEM_ACTOR } from '../access/principal';
 import { AuditService } from '../audit/audit.service';
-import { DomainError, notFound, validationFailed } from '../common/errors';
+import { DomainError, forbidden, notFound, validationFailed } from '../common/errors';
 import { InjectLogger } from '../common/logger.module';
 import { decodeCursor, page } from '../common/pagination';
 import type { AppConfig } from '../config/app-config';
 import { InjectConfig } from '../config/config.module';
 import { revokeCachedPrincipals } from '../outbox/commit-journal';
+import { excessPermissions } from '../roles/permission-bounds';
 import { RolesRepository } from '../roles/roles.repository';
 import type { CreateUserDto, ListUsersQueryDto, UpdateUserDto, UserDto, UserListDto } from './dto/user.dto';
 import { USER_SESSIONS, type UserSessions } from './user-sessions';
@@ -99,6 +101,7 @@ export class UsersService implements OnApplicationBootstrap {
     try {
       return await inTransaction(this.dataSource, async (manager) => {
         await this.assertRolesExist(manager, roles);
+        await this.assertWithinCaller(manager, principal, roles);
         const id = await this.users.insert(manager, {
           username,
           email: body.email ?? null,
@@ -133,6 +136,9 @@ export class UsersService implements OnApplicationBootstrap {
       if (!before) throw notFound('User', id);
       const roles = body.roles ? [...new Set(body.roles)] : undefined;
       if (roles) await this.assertRolesExist(manager, roles);
+      if (roles) await this.assertWithinCaller(manager, principal, roles, before.roles);
+      const guarded = passwordHash !== undefined || roles !== undefined || body.disabled !== undefined;
+      if (guarded) await this.assertMayManage(manager, principal, before);
       const losesAdmin =
         (roles !== undefined && before.roles.includes('admin') && !roles.includes('admin')) || body.disabled === true;
       if (losesAdmin) await this.assertAnotherAdminRemains(manager, id);
@@ -164,6 +170,7 @@ export class UsersService implements OnApplicationBootstrap {
       if (principal.userId === id && principal.kind === 'user') {
         throw new DomainError('conflict', 'You cannot delete yourself');
       }
+      await this.assertMayManage(manager, principal, before);
       if (before.roles.includes('admin')) await this.assertAnotherAdminRemains(manager, id);
       await this.users.delete(manager, id);
       revokeCachedPrincipals(manager);
@@ -182,6 +189,29 @@ export class UsersService implements OnApplicationBootstrap {
     const unknown = roles.filter((r) => !existing.has(r));
     if (unknown.length) {
       throw validationFailed([{ field: 'roles', errors: unknown.map((r) => `unknown role: ${r}`) }]);
+    }
+  }
+
+  /** Nobody hands out roles whose permissions they do not hold themselves (as for roles and API keys). */
+  private async assertWithinCaller(manager: EntityManager, principal: Principal, roles: string[], existing: string[] = []): Promise<void> {
+    const added = roles.filter((r) => !existing.includes(r));
+    const excess = excessPermissions(await this.roles.sharePermissionsOf(manager, added), principal.permissions);
+    if (excess.length) {
+      throw new DomainError('forbidden', 'You cannot grant roles with permissions you do not hold yourself', {
+        excess_permissions: excess,
+      });
+    }
+  }
+
+  /**
+   * The password, roles or disabled state of a user who holds more than the caller can be changed
+   * (and the user deleted) only with `*`: otherwise `users:write` would reset an admin's password
+   * and log in as them.
+   */
+  private async assertMayManage(manager: EntityManager, principal: Principal, target: UserWithRoles): Promise<void> {
+    if (isAdmin(principal)) return;
+    if (excessPermissions(await this.roles.sharePermissionsOf(manager, target.roles), principal.permissions).length) {
+      throw forbidden(`Changing this user needs the ${WILDCARD} permission: they hold permissions you do not`);
     }
   }
 
