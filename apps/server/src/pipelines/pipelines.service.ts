@@ -126,7 +126,7 @@ export class PipelinesService {
   }
 
   async list(query: ListPipelinesQueryDto): Promise<PipelineListDto> {
-    const before = decodeCursor(query.cursor, 2) as [string, string] | undefined;
+    const before = decodeCursor(query.cursor, ['micros', 'uuid']) as [string, string] | undefined;
     const found = await this.pipelines.list(query.include_archived === true, query.limit + 1, before);
     const { items, nextCursor } = page(found, query.limit, (r) => [r.cursor_ts, r.id]);
     return { pipelines: items.map(toPipelineDto), next_cursor: nextCursor };
@@ -253,7 +253,7 @@ export class PipelinesService {
 
   async listRuns(pipelineId: string | undefined, query: ListRunsQueryDto): Promise<RunListDto> {
     if (pipelineId && !(await this.pipelines.findById(pipelineId))) throw notFound('Pipeline', pipelineId);
-    const before = decodeCursor(query.cursor, 2) as [string, string] | undefined;
+    const before = decodeCursor(query.cursor, ['micros', 'uuid']) as [string, string] | undefined;
     const found = await this.pipelines.listRuns(pipelineId, query.limit + 1, before);
     const { items, nextCursor } = page(found, query.limit, (r) => [r.cursor_ts, r.id]);
     return { runs: await this.toRunDtos(items), next_cursor: nextCursor };
