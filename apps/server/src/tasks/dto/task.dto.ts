@@ -19,6 +19,7 @@ import {
   ValidateNested,
 } from 'class-validator';
 import { CAPABILITY_PATTERN } from '../../agents/dto/agent.dto';
+import { INT4_MAX } from '../../common/input-guard';
 import { ListQueryDto } from '../../common/list-query.dto';
 import { IsLockPath } from '../../common/lock-path';
 
@@ -143,9 +144,11 @@ export class TaskLogInputDto {
 export class FencedDto {
   @ApiProperty({ format: 'uuid' }) @IsUUID() agent_id: string;
 
-  @ApiProperty({ description: 'The attempt number the task was claimed with (the fencing token)' })
+  @ApiProperty({ description: 'The attempt number the task was claimed with (the fencing token)', minimum: 1, maximum: INT4_MAX })
   @IsInt()
   @Min(1)
+  // The column is int4: a larger number would be a 500 from PostgreSQL, not a stale attempt.
+  @Max(INT4_MAX)
   attempt: number;
 }
 
