@@ -4,7 +4,7 @@ import type { DataSource, EntityManager } from 'typeorm';
 import { inTransaction } from '@agentmanager/database';
 import { type AuditActor, ownerOf, type Principal } from '../access/principal';
 import { type AuditEntry,AuditService } from '../audit/audit.service';
-import { DomainError, notFound } from '../common/errors';
+import { DomainError, notFound, validationFailed } from '../common/errors';
 import { IdempotencyService } from '../common/idempotency';
 import { iso } from '../common/iso';
 import { decodeCursor, page } from '../common/pagination';
@@ -187,6 +187,9 @@ export class PipelinesService {
         { field: 'notification.email' },
       );
     }
+    const webhook = body.notification?.webhook;
+    const refused = webhook === undefined ? null : this.webhooks.refusedTarget(webhook);
+    if (refused) throw validationFailed([{ field: 'notification.webhook', errors: [`notification.webhook is refused: ${refused}`] }]);
     return this.idempotent(principal, `POST /pipelines/${id}/execute`, idempotencyKey, body, 202, async (manager) => {
       const p = await this.pipelines.findById(id, manager, true);
       if (!p) throw notFound('Pipeline', id);
