@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { MAX_JSON_DEPTH } from '../../apps/server/src/common/input-guard';
-import { createTask, expectError, loginAdmin, registerAgent, type Session, uniqueName } from '../harness/factories';
+import { createTask, createUser, expectError, loginAdmin, registerAgent, type Session, uniqueName } from '../harness/factories';
 import { createTestApp, type TestApp } from '../harness/test-app';
 
 type Res = { status: number; body: Record<string, unknown>; headers: Record<string, string>; text: string };
@@ -147,6 +147,31 @@ describe('hostile input (security e2e)', () => {
       ['api-keys', cursor(['2024-02-31 10:00:00+00', randomUUID()])],
     ])('refuses a %s cursor of the wrong shape (%s)', async (route, value) => {
       await refused(() => app.http.get(`/api/v1/${route}`).query({ cursor: value }).set(admin.auth), 'cursor');
+    });
+
+    it('still accepts every cursor it issues', async () => {
+      for (let i = 0; i < 2; i++) {
+        await createTask(app, admin.auth, { type: uniqueName('page') });
+        await registerAgent(app, admin.auth);
+        await createUser(app, admin, ['viewer']);
+        for (const [path, body] of [
+          ['pipelines', { name: uniqueName('page') }],
+          ['workflows', { tasks: [{ key: 'a', type: uniqueName('page') }] }],
+          ['api-keys', { name: uniqueName('page'), roles: ['viewer'] }],
+          ['locks', { path: `${uniqueName('page')}/f.ts`, access: 'read' }],
+        ] as const) {
+          expect((await app.http.post(`/api/v1/${path}`).set(admin.auth).send(body)).status).toBe(201);
+        }
+      }
+      for (const route of ['tasks', 'workflows', 'pipelines', `pipelines/${pipelineId}/runs`, 'agents', 'users', 'audit-events', 'roles', 'api-keys', 'locks']) {
+        const first = await app.http.get(`/api/v1/${route}`).query({ limit: 1 }).set(admin.auth);
+        expect({ route, status: first.status }).toEqual({ route, status: 200 });
+        if (route.endsWith('/runs')) continue; // the runs here were all refused: one page
+        const next = (first.body as { next_cursor: string | null }).next_cursor;
+        expect({ route, next }).toEqual({ route, next: expect.any(String) });
+        const second = await app.http.get(`/api/v1/${route}`).query({ limit: 1, cursor: next }).set(admin.auth);
+        expect({ route, status: second.status }).toEqual({ route, status: 200 });
+      }
     });
 
     it('refuses an attempt beyond the int4 column', async () => {
