@@ -174,6 +174,11 @@ describe('hostile input (security e2e)', () => {
       }
     });
 
+    it('refuses an events `after` beyond int8 and accepts the largest int8', async () => {
+      await refused(() => app.http.get('/api/v1/events').query({ after: '9999999999999999999' }).set(admin.auth), 'after');
+      expect((await app.http.get('/api/v1/events').query({ after: '9223372036854775807' }).set(admin.auth)).status).toBe(200);
+    });
+
     it('refuses an attempt beyond the int4 column', async () => {
       const type = uniqueName('int-range');
       const agent = await registerAgent(app, admin.auth, { capabilities: [type] });

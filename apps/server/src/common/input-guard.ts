@@ -84,3 +84,10 @@ function walk(value: unknown, maxDepth: number): InputProblem | null {
 
 /** The largest value of a PostgreSQL `integer` column: a DTO field stored in one has this as its @Max. */
 export const INT4_MAX = 2_147_483_647;
+
+const INT8_MAX = 9223372036854775807n;
+
+/** A non-negative whole number as text that a `bigint` column can hold (seq numbers, tokens). */
+export function isInt8Text(value: unknown): value is string {
+  return typeof value === 'string' && /^\d{1,19}$/.test(value) && BigInt(value) <= INT8_MAX;
+}

@@ -1,5 +1,5 @@
 import { DomainError } from './errors';
-import { badString } from './input-guard';
+import { badString, isInt8Text } from './input-guard';
 
 export const DEFAULT_PAGE_SIZE = 50;
 export const MAX_PAGE_SIZE = 200;
@@ -16,7 +16,6 @@ export function encodeCursor(key: unknown[]): string {
  */
 export type CursorPart = 'micros' | 'seq' | 'uuid' | 'timestamptz' | 'text';
 
-const INT8_MAX = 9223372036854775807n;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const TIMESTAMPTZ = /^(\d{4})-(\d{2})-(\d{2})[ T]([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,6})?([+-]\d{2}(:?\d{2})?|Z)?$/;
 
@@ -26,7 +25,7 @@ function fits(part: CursorPart, value: unknown): boolean {
     case 'micros':
       return /^-?\d{1,16}$/.test(value);
     case 'seq':
-      return /^\d{1,19}$/.test(value) && BigInt(value) <= INT8_MAX;
+      return isInt8Text(value);
     case 'uuid':
       return UUID.test(value);
     case 'timestamptz': {
