@@ -179,6 +179,17 @@ describe('hostile input (security e2e)', () => {
       expect((await app.http.get('/api/v1/events').query({ after: '9223372036854775807' }).set(admin.auth)).status).toBe(200);
     });
 
+    it.each([
+      ['tasks', { type: 'x', run_at: '-271821-04-20T00:00:00Z' }, 'run_at'],
+      ['api-keys', { name: 'k', roles: ['viewer'], expires_at: '0000-01-01T00:00:00Z' }, 'expires_at'],
+    ])('refuses a %s timestamp PostgreSQL cannot hold (%j)', async (route, body, field) => {
+      await refused(() => app.http.post(`/api/v1/${route}`).set(admin.auth).send(body), field);
+    });
+
+    it('refuses an audit filter timestamp PostgreSQL cannot hold', async () => {
+      await refused(() => app.http.get('/api/v1/audit-events').query({ from: '-271821-04-20T00:00:00Z' }).set(admin.auth), 'from');
+    });
+
     it('refuses an attempt beyond the int4 column', async () => {
       const type = uniqueName('int-range');
       const agent = await registerAgent(app, admin.auth, { capabilities: [type] });

@@ -91,3 +91,10 @@ const INT8_MAX = 9223372036854775807n;
 export function isInt8Text(value: unknown): value is string {
   return typeof value === 'string' && /^\d{1,19}$/.test(value) && BigInt(value) <= INT8_MAX;
 }
+
+/**
+ * The earliest instant a date field accepts: JavaScript dates reach back to year -271821, but
+ * PostgreSQL's timestamptz stops at 4713 BC and answers anything earlier with an error (a 500).
+ * Use with class-validator's `@MinDate(EARLIEST_DATE, { message: ... })`.
+ */
+export const EARLIEST_DATE = new Date('0001-01-01T00:00:00Z');

@@ -16,10 +16,11 @@ import {
   Max,
   MaxLength,
   Min,
+  MinDate,
   ValidateNested,
 } from 'class-validator';
 import { CAPABILITY_PATTERN } from '../../agents/dto/agent.dto';
-import { INT4_MAX } from '../../common/input-guard';
+import { EARLIEST_DATE, INT4_MAX } from '../../common/input-guard';
 import { ListQueryDto } from '../../common/list-query.dto';
 import { IsLockPath } from '../../common/lock-path';
 
@@ -94,6 +95,7 @@ export class CreateTaskDto {
   @IsOptional()
   @Type(() => Date)
   @IsDate()
+  @MinDate(EARLIEST_DATE, { message: 'run_at must be in year 1 or later' })
   run_at?: Date;
 
   @ApiPropertyOptional({ type: 'object', additionalProperties: true })
