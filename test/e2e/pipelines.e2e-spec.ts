@@ -289,8 +289,9 @@ describe('pipelines (e2e)', () => {
         'http://metadata.example/latest/meta-data/',
         `http://canary.example:${canary.port}/hook`,
         `http://v6.example:${canary.port}/hook`,
-        `http://[::1]:${canary.port}/hook`,
       ];
+      // A literal address is judged at once: no run, no delivery.
+      expectError(await execute(p.id, { notification: { webhook: `http://[::1]:${canary.port}/hook` } }), 400, 'validation_failed');
       const runs: string[] = [];
       for (const webhook of targets) runs.push(((await execute(p.id, { notification: { webhook } })).body as Run).id);
       for (const task of await claimTasks(app, key, agent, { max_tasks: 10 })) await completeTask(app, key, task, agent);

@@ -14,6 +14,7 @@ import { createValidationPipe } from './common/validation';
 import type { AppConfig } from './config/app-config';
 import { AppIoAdapter } from './events/io-adapter';
 import { httpMetrics, LoadShedder, requestTimeout, securityHeaders,traceHeader } from './http/http-hardening';
+import { inputGuard } from './http/input-guard.middleware';
 import { ShutdownState } from './lifecycle/shutdown-state';
 import { MetricsService } from './metrics/metrics.service';
 import { findPanelDir, panelMiddleware } from './panel/panel-static';
@@ -86,6 +87,9 @@ export function configureApp(app: NestExpressApplication, config: AppConfig, log
       next,
     );
   });
+
+  // After the body parsers and the request id, before routing, the MCP transport and any DTO transform.
+  app.use(inputGuard(logger));
 
   // The control panel (apps/panel/dist, when built) at `/`, ahead of Nest's routes but never over them.
   const panelDir = findPanelDir();

@@ -100,7 +100,7 @@ export class AgentsService {
   }
 
   async list(query: ListAgentsQueryDto): Promise<AgentListDto> {
-    const after = decodeCursor(query.cursor, 2) as [string, string] | undefined;
+    const after = decodeCursor(query.cursor, ['micros', 'uuid']) as [string, string] | undefined;
     const rows = await this.agents.list(query, query.limit + 1, after);
     const { items, nextCursor } = page(rows, query.limit, (r) => [r.cursor_ts, r.id]);
     return { agents: items.map(toAgentDto), next_cursor: nextCursor };

@@ -50,13 +50,13 @@ export class ApiKeysService {
   ) {}
 
   async list(principal: Principal, query: ListQueryDto): Promise<ApiKeyListDto> {
-    const after = decodeCursor(query.cursor, 2);
+    const after = decodeCursor(query.cursor, ['timestamptz', 'uuid']);
     const scope = scopeOf(principal);
     if (!scope) return { api_keys: [], next_cursor: null };
     const rows = await this.keys.list(
       'all' in scope ? null : scope.createdBy,
       query.limit + 1,
-      after ? [String(after[0]), String(after[1])] : undefined,
+      after ? [after[0], after[1]] : undefined,
     );
     const { items, nextCursor } = page(rows, query.limit, (r) => [r.createdAtKey, r.id]);
     return { api_keys: items.map(toDto), next_cursor: nextCursor };

@@ -114,7 +114,7 @@ export class AuditService {
 
   async list(query: ListAuditQueryDto): Promise<AuditEventListDto> {
     await this.sealer.settle();
-    const before = decodeCursor(query.cursor, 1) as [string] | undefined;
+    const before = decodeCursor(query.cursor, ['seq']) as [string] | undefined;
     const rows = await this.audit.list(toFilter(query), query.limit + 1, before?.[0]);
     const items = rows.slice(0, query.limit);
     const nextCursor = rows.length > query.limit ? encodeCursor([items[items.length - 1].seq]) : null;

@@ -235,10 +235,7 @@ export class FileLocksService implements OnModuleInit {
   }
 
   async list(query: ListLocksQueryDto): Promise<LockListDto> {
-    const after = decodeCursor(query.cursor, 1)?.[0];
-    if (after !== undefined && (typeof after !== 'string' || !/^\d{1,19}$/.test(after))) {
-      throw validationFailed([{ field: 'cursor', errors: ['cursor must be a value returned as next_cursor'] }]);
-    }
+    const after = decodeCursor(query.cursor, ['seq'])?.[0];
     const rows = await this.locks.listLive(
       { path: query.path === undefined ? undefined : normalizeLockPath(query.path), agentId: query.agent_id, taskId: query.task_id },
       query.limit + 1,

@@ -4,7 +4,7 @@ import type { DataSource, EntityManager } from 'typeorm';
 import { inTransaction } from '@agentmanager/database';
 import { type AuditActor, ownerOf, type Principal } from '../access/principal';
 import { type AuditEntry,AuditService } from '../audit/audit.service';
-import { DomainError, notFound } from '../common/errors';
+import { DomainError, notFound, validationFailed } from '../common/errors';
 import { IdempotencyService } from '../common/idempotency';
 import { iso } from '../common/iso';
 import { decodeCursor, page } from '../common/pagination';
@@ -126,7 +126,7 @@ export class PipelinesService {
   }
 
   async list(query: ListPipelinesQueryDto): Promise<PipelineListDto> {
-    const before = decodeCursor(query.cursor, 2) as [string, string] | undefined;
+    const before = decodeCursor(query.cursor, ['micros', 'uuid']) as [string, string] | undefined;
     const found = await this.pipelines.list(query.include_archived === true, query.limit + 1, before);
     const { items, nextCursor } = page(found, query.limit, (r) => [r.cursor_ts, r.id]);
     return { pipelines: items.map(toPipelineDto), next_cursor: nextCursor };
@@ -187,6 +187,9 @@ export class PipelinesService {
         { field: 'notification.email' },
       );
     }
+    const webhook = body.notification?.webhook;
+    const refused = webhook === undefined ? null : this.webhooks.refusedTarget(webhook);
+    if (refused) throw validationFailed([{ field: 'notification.webhook', errors: [`notification.webhook is refused: ${refused}`] }]);
     return this.idempotent(principal, `POST /pipelines/${id}/execute`, idempotencyKey, body, 202, async (manager) => {
       const p = await this.pipelines.findById(id, manager, true);
       if (!p) throw notFound('Pipeline', id);
@@ -253,7 +256,7 @@ export class PipelinesService {
 
   async listRuns(pipelineId: string | undefined, query: ListRunsQueryDto): Promise<RunListDto> {
     if (pipelineId && !(await this.pipelines.findById(pipelineId))) throw notFound('Pipeline', pipelineId);
-    const before = decodeCursor(query.cursor, 2) as [string, string] | undefined;
+    const before = decodeCursor(query.cursor, ['micros', 'uuid']) as [string, string] | undefined;
     const found = await this.pipelines.listRuns(pipelineId, query.limit + 1, before);
     const { items, nextCursor } = page(found, query.limit, (r) => [r.cursor_ts, r.id]);
     return { runs: await this.toRunDtos(items), next_cursor: nextCursor };

@@ -45,6 +45,14 @@ export class WebhooksService implements OnModuleInit {
     private readonly audit: AuditService,
   ) {}
 
+  /**
+   * Why a webhook URL is refused when a run is requested (scheme, credentials, a literal address in
+   * a refused range), or null. A host name passes here and is vetted where the connection is made.
+   */
+  refusedTarget(url: string): string | null {
+    return this.sender.precheck(url);
+  }
+
   async enqueue(manager: EntityManager, d: { runId: string | null; url: string; event: string; body: string }): Promise<string> {
     const r = await rows<{ id: string }>(
       manager,

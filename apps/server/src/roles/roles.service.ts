@@ -59,8 +59,8 @@ export class RolesService {
   ) {}
 
   async list(query: ListQueryDto): Promise<RoleListDto> {
-    const after = decodeCursor(query.cursor, 1);
-    const rows = await this.roles.list(query.limit + 1, after ? String(after[0]) : undefined);
+    const after = decodeCursor(query.cursor, ['text']);
+    const rows = await this.roles.list(query.limit + 1, after?.[0]);
     const { items, nextCursor } = page(rows, query.limit, (r) => [r.name]);
     return { roles: items.map(toDto), next_cursor: nextCursor };
   }

@@ -145,7 +145,7 @@ export class TasksService implements OnModuleInit {
   }
 
   async list(query: ListTasksQueryDto): Promise<TaskListDto> {
-    const before = decodeCursor(query.cursor, 2) as [string, string] | undefined;
+    const before = decodeCursor(query.cursor, ['micros', 'uuid']) as [string, string] | undefined;
     const rows = await this.tasks.list(
       {
         status: query.status,

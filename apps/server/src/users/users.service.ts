@@ -82,7 +82,7 @@ export class UsersService implements OnApplicationBootstrap {
   }
 
   async list(query: ListUsersQueryDto): Promise<UserListDto> {
-    const after = decodeCursor(query.cursor, 2) as [string, string] | undefined;
+    const after = decodeCursor(query.cursor, ['micros', 'uuid']) as [string, string] | undefined;
     const rows = await this.users.list({ username: query.username, role: query.role }, query.limit + 1, after);
     const { items, nextCursor } = page(rows, query.limit, (r) => [r.cursorTs, r.id]);
     return { users: items.map(toDto), next_cursor: nextCursor };

@@ -121,7 +121,7 @@ export class WorkflowsService {
   }
 
   async list(query: ListWorkflowsQueryDto): Promise<WorkflowListDto> {
-    const before = decodeCursor(query.cursor, 2) as [string, string] | undefined;
+    const before = decodeCursor(query.cursor, ['micros', 'uuid']) as [string, string] | undefined;
     const found = await this.workflows.list({ status: query.status }, query.limit + 1, before);
     const { items, nextCursor } = page(found, query.limit, (r) => [r.cursor_ts, r.id]);
     return { workflows: await this.toDtos(items), next_cursor: nextCursor };

@@ -1,6 +1,7 @@
 import { ApiProperty, ApiPropertyOptional, IntersectionType } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { IsDate, IsIn, IsInt, IsISO8601, IsOptional, IsString, Matches, MaxLength, Min } from 'class-validator';
+import { IsDate, IsIn, IsInt, IsISO8601, IsOptional, IsString, Matches, MaxLength, Min, MinDate } from 'class-validator';
+import { EARLIEST_DATE } from '../../common/input-guard';
 import { ListQueryDto } from '../../common/list-query.dto';
 
 export class AuditFilterDto {
@@ -12,8 +13,8 @@ export class AuditFilterDto {
   @IsOptional()
   @IsIn(['success', 'denied', 'error'])
   outcome?: string;
-  @ApiPropertyOptional({ description: 'ISO-8601, inclusive' }) @IsOptional() @Type(() => Date) @IsDate() from?: Date;
-  @ApiPropertyOptional({ description: 'ISO-8601, exclusive' }) @IsOptional() @Type(() => Date) @IsDate() to?: Date;
+  @ApiPropertyOptional({ description: 'ISO-8601, inclusive' }) @IsOptional() @Type(() => Date) @IsDate() @MinDate(EARLIEST_DATE, { message: 'from must be in year 1 or later' }) from?: Date;
+  @ApiPropertyOptional({ description: 'ISO-8601, exclusive' }) @IsOptional() @Type(() => Date) @IsDate() @MinDate(EARLIEST_DATE, { message: 'to must be in year 1 or later' }) to?: Date;
 }
 
 export class ListAuditQueryDto extends IntersectionType(AuditFilterDto, ListQueryDto) {}

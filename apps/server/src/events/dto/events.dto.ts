@@ -1,11 +1,13 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { IsInt, IsOptional, Matches, Max, Min } from 'class-validator';
+import { IsInt, IsOptional, Max, Min, ValidateBy } from 'class-validator';
+import { isInt8Text } from '../../common/input-guard';
 
 export class ReplayQueryDto {
   @ApiPropertyOptional({ description: 'Return events with a seq greater than this', default: '0', example: '1041' })
   @IsOptional()
-  @Matches(/^\d{1,19}$/, { message: 'after must be a non-negative whole number' })
+  // events.seq is a bigint: a larger number would be a 500 from PostgreSQL.
+  @ValidateBy({ name: 'isInt8Text', validator: { validate: isInt8Text, defaultMessage: () => 'after must be a whole number from 0 to 9223372036854775807' } })
   after: string = '0';
 
   @ApiPropertyOptional({ minimum: 1, maximum: 1000, default: 100 })

@@ -16,9 +16,11 @@ import {
   Max,
   MaxLength,
   Min,
+  MinDate,
   ValidateNested,
 } from 'class-validator';
 import { CAPABILITY_PATTERN } from '../../agents/dto/agent.dto';
+import { EARLIEST_DATE, INT4_MAX } from '../../common/input-guard';
 import { ListQueryDto } from '../../common/list-query.dto';
 import { IsLockPath } from '../../common/lock-path';
 
@@ -93,6 +95,7 @@ export class CreateTaskDto {
   @IsOptional()
   @Type(() => Date)
   @IsDate()
+  @MinDate(EARLIEST_DATE, { message: 'run_at must be in year 1 or later' })
   run_at?: Date;
 
   @ApiPropertyOptional({ type: 'object', additionalProperties: true })
@@ -143,9 +146,11 @@ export class TaskLogInputDto {
 export class FencedDto {
   @ApiProperty({ format: 'uuid' }) @IsUUID() agent_id: string;
 
-  @ApiProperty({ description: 'The attempt number the task was claimed with (the fencing token)' })
+  @ApiProperty({ description: 'The attempt number the task was claimed with (the fencing token)', minimum: 1, maximum: INT4_MAX })
   @IsInt()
   @Min(1)
+  // The column is int4: a larger number would be a 500 from PostgreSQL, not a stale attempt.
+  @Max(INT4_MAX)
   attempt: number;
 }
 
