@@ -1,0 +1,130 @@
+import { createTask, createUser, eventually, loginAdmin, type Session, uniqueName } from '../harness/factories';
+import { EventClient } from '../harness/sockets';
+import { createTestApp, type TestApp } from '../harness/test-app';
+
+/**
+ * Denial-of-service levers (issue 16, items 2, 3, 6 and 8), tried against the real server and
+ * database as an abusive client would: floods of socket messages and subscriptions, sockets that
+ * outlive a permission, request floods the guard rejects, MCP batches, and scrape storms.
+ */
+
+const SOCKET_ENV = {
+  SOCKET_MAX_SUBSCRIPTIONS: '10',
+  SOCKET_MESSAGES_PER_SEC: '5',
+  SOCKET_MESSAGE_BURST: '20',
+  SOCKET_REAUTH_INTERVAL_MS: '300',
+};
+
+type Ack = { ok: boolean; error?: string };
+
+describe('Socket.IO abuse (e2e)', () => {
+  let app: TestApp;
+  let admin: Session;
+  const clients: EventClient[] = [];
+  const client = (token: string) => {
+    const c = new EventClient(app.baseUrl, token);
+    clients.push(c);
+    return c;
+  };
+  /** Sends without waiting between messages, then collects every ack (a dropped message has none). */
+  const burst = (c: EventClient, n: number, id: (i: number) => string) =>
+    Promise.all(
+      Array.from({ length: n }, (_, i) =>
+        (c.socket.timeout(2000).emitWithAck('subscribe', { channel: 'tasks', id: id(i) }) as Promise<Ack>).catch(() => ({ ok: false, error: 'no ack' })),
+      ),
+    );
+  const disconnected = (c: EventClient) => eventually(async () => (c.socket.connected ? undefined : true), 5000, 20);
+
+  beforeAll(async () => {
+    app = await createTestApp({ env: SOCKET_ENV });
+    admin = await loginAdmin(app);
+  });
+  afterEach(() => {
+    for (const c of clients.splice(0)) c.close();
+  });
+  afterAll(() => app.close());
+
+  it('caps the subscriptions of one socket: past the cap the ack is {ok:false}, re-subscribing and freed slots still work', async () => {
+    const c = client(admin.accessToken);
+    await c.connected();
+    for (let i = 0; i < 10; i++) expect(await c.subscribe('tasks', `cap-${i}`)).toEqual({ ok: true });
+    const refused = await c.subscribe('tasks', 'cap-10');
+    expect(refused).toEqual({ ok: false, error: expect.stringMatching(/^too_many_subscriptions: /) });
+    // Subscribing again to what it has is no new subscription; unsubscribing frees a slot.
+    expect(await c.subscribe('tasks', 'cap-3')).toEqual({ ok: true });
+    expect(await c.unsubscribe('tasks', 'cap-3')).toEqual({ ok: true });
+    expect(await c.subscribe('tasks', 'cap-10')).toEqual({ ok: true });
+    expect(await c.subscribe('all')).toMatchObject({ ok: false });
+    // The refused subscription joined nothing: events of that id never arrive.
+    const marker = client(admin.accessToken);
+    await marker.connected();
+    await marker.subscribe('tasks');
+    const task = await createTask(app, admin.auth, { type: uniqueName('cap') });
+    expect(await c.subscribe('tasks', task.id)).toMatchObject({ ok: false });
+    await app.http.post(`/api/v1/tasks/${task.id}/cancel`).set(admin.auth).expect(200);
+    await marker.waitFor('task_update', (p) => p.task_id === task.id && p.status === 'cancelled');
+    expect(c.of('task_update', (p) => p.task_id === task.id)).toEqual([]);
+  });
+
+  it('rate-limits socket messages with a token bucket: past the burst each message is refused with rate_limited, and a client that keeps going is disconnected', async () => {
+    const c = client(admin.accessToken);
+    await c.connected();
+    const acks = await burst(c, 30, (i) => `rate-${i % 5}`);
+    const refused = acks.filter((a) => !a.ok);
+    // 20 in the burst, plus what trickles back in at 5/s while the 30 are handled.
+    expect(acks.filter((a) => a.ok).length).toBeGreaterThanOrEqual(20);
+    expect(refused.length).toBeGreaterThanOrEqual(5);
+    for (const a of refused) expect(a.error).toMatch(/^rate_limited: /);
+    // The bucket refills: after a pause the socket is served again.
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(await c.subscribe('tasks')).toEqual({ ok: true });
+
+    // Ignoring the refusals: the socket is cut and told why.
+    void burst(c, 100, (i) => `flood-${i}`);
+    await disconnected(c);
+    expect(c.of('error').map((e) => (e.details as { code: string }).code)).toContain('rate_limited');
+  });
+
+  it('re-checks permissions, not just the credential: a socket whose role loses a channel stops hearing it and is disconnected', async () => {
+    const role = uniqueName('watcher');
+    await app.http.post('/api/v1/roles').set(admin.auth).send({ name: role, permissions: ['events:read', 'tasks:read', 'agents:read'] }).expect(201);
+    const watcher = await createUser(app, admin, [role]);
+    const c = client(watcher.accessToken);
+    await c.connected();
+    expect(await c.subscribe('tasks')).toEqual({ ok: true });
+    const before = await createTask(app, admin.auth, { type: uniqueName('scope') });
+    await c.waitFor('task_update', (p) => p.task_id === before.id);
+
+    await app.http.patch(`/api/v1/roles/${role}`).set(admin.auth).send({ permissions: ['events:read', 'agents:read'] }).expect(200);
+    await disconnected(c);
+    expect(c.of('error').map((e) => (e.details as { code: string }).code)).toContain('permissions_changed');
+    const after = await createTask(app, admin.auth, { type: uniqueName('scope') });
+    const marker = client(admin.accessToken);
+    await marker.connected();
+    await marker.subscribe('tasks');
+    await app.http.post(`/api/v1/tasks/${after.id}/cancel`).set(admin.auth).expect(200);
+    await marker.waitFor('task_update', (p) => p.task_id === after.id && p.status === 'cancelled');
+    expect(c.of('task_update', (p) => p.task_id === after.id)).toEqual([]);
+
+    // Reconnecting gets the new scope: the channel it lost is refused, the one it kept is not.
+    const again = client(watcher.accessToken);
+    await again.connected();
+    expect(await again.subscribe('tasks')).toMatchObject({ ok: false, error: expect.stringMatching(/^forbidden/) });
+    expect(await again.subscribe('agents')).toEqual({ ok: true });
+  });
+
+  it('keeps a socket whose permissions did not narrow', async () => {
+    const role = uniqueName('steady');
+    await app.http.post('/api/v1/roles').set(admin.auth).send({ name: role, permissions: ['events:read', 'tasks:read'] }).expect(201);
+    const user = await createUser(app, admin, [role]);
+    const c = client(user.accessToken);
+    await c.connected();
+    expect(await c.subscribe('tasks')).toEqual({ ok: true });
+    // Widening a role is no reason to cut anyone.
+    await app.http.patch(`/api/v1/roles/${role}`).set(admin.auth).send({ permissions: ['events:read', 'tasks:read', 'agents:read'] }).expect(200);
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(c.socket.connected).toBe(true);
+    const task = await createTask(app, admin.auth, { type: uniqueName('steady') });
+    await c.waitFor('task_update', (p) => p.task_id === task.id);
+  });
+});
