@@ -1,4 +1,4 @@
-import { createTask, createUser, eventually, loginAdmin, type Session, uniqueName } from '../harness/factories';
+import { createTask, createUser, eventually, expectError, loginAdmin, type Session, uniqueName } from '../harness/factories';
 import { EventClient } from '../harness/sockets';
 import { createTestApp, type TestApp } from '../harness/test-app';
 
@@ -126,5 +126,87 @@ describe('Socket.IO abuse (e2e)', () => {
     expect(c.socket.connected).toBe(true);
     const task = await createTask(app, admin.auth, { type: uniqueName('steady') });
     await c.waitFor('task_update', (p) => p.task_id === task.id);
+  });
+});
+
+describe('rate limits count what the guard rejects (e2e)', () => {
+  const LIMIT = 10;
+  let app: TestApp;
+  let admin: Session;
+
+  beforeAll(async () => {
+    app = await createTestApp({ env: { RATE_LIMIT_PER_MIN: String(LIMIT) } });
+    admin = await loginAdmin(app);
+  });
+  afterAll(() => app.close());
+
+  it('counts 403s per principal: a flood of forbidden calls gets 429 after the limit, and stops writing denial rows', async () => {
+    const viewer = await createUser(app, admin, ['viewer']); // its /auth/me is its first call (login counts per address)
+    const statuses: number[] = [];
+    for (let i = 0; i < LIMIT + 3; i++) statuses.push((await app.http.get('/api/v1/users').set(viewer.auth)).status);
+    expect(statuses.filter((s) => s === 403).length).toBeGreaterThan(0);
+    expect(statuses.slice(-3)).toEqual([429, 429, 429]);
+    const res = await app.http.get('/api/v1/users').set(viewer.auth);
+    expectError(res, 429, 'rate_limited');
+    expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
+  });
+
+  it('counts each call of an MCP JSON-RPC batch', async () => {
+    const user = await createUser(app, admin, ['viewer']);
+    const call = (id: number) => ({ jsonrpc: '2.0', id, method: 'ping' });
+    const mcp = (body: unknown) =>
+      app.http.post('/mcp').set(user.auth).set('Accept', 'application/json, text/event-stream').set('Content-Type', 'application/json').send(JSON.stringify(body));
+    const first = await mcp([call(1), call(2), call(3), call(4)]);
+    // createUser's /auth/me spent 1; the batch 4 more.
+    expect(first.headers['ratelimit-remaining']).toBe(String(LIMIT - 5));
+    expectError(await mcp(Array.from({ length: 6 }, (_, i) => call(10 + i))), 429, 'rate_limited');
+  });
+
+  it('counts 401s per client address: a flood of bad tokens gets 429 after the limit', async () => {
+    // This address has already logged in a few times above (public routes count per address too).
+    const statuses: number[] = [];
+    for (let i = 0; i < LIMIT + 2; i++) statuses.push((await app.http.get('/api/v1/tasks').set('Authorization', `Bearer not-a-token-${i}`)).status);
+    const limited = statuses.indexOf(429);
+    expect(limited).toBeGreaterThan(0);
+    expect(statuses.slice(0, limited)).toEqual(Array(limited).fill(401));
+    expect(statuses.slice(limited)).toEqual(Array(statuses.length - limited).fill(429));
+    expectError(await app.http.get('/api/v1/tasks').set('Authorization', 'Bearer amk_0000_nope'), 429, 'rate_limited');
+  });
+});
+
+describe('denial audits are aggregated (e2e)', () => {
+  let app: TestApp;
+  let admin: Session;
+
+  beforeAll(async () => {
+    app = await createTestApp({ env: { AUDIT_DENIAL_WINDOW_SEC: '3' } });
+    admin = await loginAdmin(app);
+  });
+  afterAll(() => app.close());
+
+  it('writes one authz.denied row per principal and route per window, then one row with the count of the rest', async () => {
+    const viewer = await createUser(app, admin, ['viewer']);
+    const denials = await Promise.all(Array.from({ length: 8 }, () => app.http.get('/api/v1/users').set(viewer.auth)));
+    for (const res of denials) expectError(res, 403, 'forbidden');
+    expectError(await app.http.get('/api/v1/roles').set(viewer.auth), 403, 'forbidden');
+    const rowsOf = () =>
+      app.sql<{ resource_id: string; details: Record<string, unknown> }>(
+        `SELECT resource_id, details FROM audit_events WHERE action = 'authz.denied' AND actor_id = $1 ORDER BY seq`,
+        [viewer.id],
+      );
+    expect(await rowsOf()).toEqual([
+      { resource_id: 'GET /api/v1/users', details: { required_permission: 'users:read' } },
+      { resource_id: 'GET /api/v1/roles', details: { required_permission: 'roles:read' } },
+    ]);
+    // When the window closes, the 7 denials it held back are written as one row with their count.
+    const rows = await eventually(async () => {
+      const found = await rowsOf();
+      return found.length >= 3 ? found : undefined;
+    }, 8000);
+    expect(rows).toEqual([
+      { resource_id: 'GET /api/v1/users', details: { required_permission: 'users:read' } },
+      { resource_id: 'GET /api/v1/roles', details: { required_permission: 'roles:read' } },
+      { resource_id: 'GET /api/v1/users', details: { required_permission: 'users:read', count: 7, window_sec: 3 } },
+    ]);
   });
 });

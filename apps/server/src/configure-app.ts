@@ -17,6 +17,7 @@ import { httpMetrics, LoadShedder, requestTimeout, securityHeaders,traceHeader }
 import { ShutdownState } from './lifecycle/shutdown-state';
 import { MetricsService } from './metrics/metrics.service';
 import { findPanelDir, panelMiddleware } from './panel/panel-static';
+import { RateLimitMiddleware } from './rate-limit/rate-limit.middleware';
 
 export const API_PREFIX = 'api/v1';
 
@@ -86,6 +87,7 @@ export function configureApp(app: NestExpressApplication, config: AppConfig, log
       next,
     );
   });
+  app.use(app.get(RateLimitMiddleware).handler(logger)); // before the guard: 401s and 403s count too
 
   // The control panel (apps/panel/dist, when built) at `/`, ahead of Nest's routes but never over them.
   const panelDir = findPanelDir();
