@@ -1,6 +1,12 @@
+import type { AddressInfo } from 'node:net';
+import request from 'supertest';
+import { createServerApp, type ServerApp } from '../../apps/server/src/bootstrap';
+import { createLogger } from '../../apps/server/src/common/logger';
+import { loadConfig } from '../../apps/server/src/config/app-config';
+import { MetricsRepository } from '../../apps/server/src/metrics/metrics.repository';
 import { createTask, createUser, eventually, expectError, loginAdmin, type Session, uniqueName } from '../harness/factories';
 import { EventClient } from '../harness/sockets';
-import { createTestApp, type TestApp } from '../harness/test-app';
+import { ADMIN_PASSWORD, createTestApp, type TestApp } from '../harness/test-app';
 
 /**
  * Denial-of-service levers (issue 16, items 2, 3, 6 and 8), tried against the real server and
@@ -208,5 +214,68 @@ describe('denial audits are aggregated (e2e)', () => {
       { resource_id: 'GET /api/v1/roles', details: { required_permission: 'roles:read' } },
       { resource_id: 'GET /api/v1/users', details: { required_permission: 'users:read', count: 7, window_sec: 3 } },
     ]);
+  });
+});
+
+/** Every sample of one metric in Prometheus text, with its labels. */
+function samples(text: string, name: string): { labels: Record<string, string>; value: number }[] {
+  const found: { labels: Record<string, string>; value: number }[] = [];
+  for (const line of text.split('\n')) {
+    const m = /^([a-zA-Z_:][\w:]*)(\{(.*)\})? (\S+)$/.exec(line);
+    if (!m || m[1] !== name) continue;
+    found.push({ labels: Object.fromEntries([...(m[3] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]])), value: Number(m[4]) });
+  }
+  return found;
+}
+
+describe('/metrics scrape storms (e2e)', () => {
+  const REFRESH_MS = 1500;
+  let app: TestApp;
+  let admin: Session;
+
+  beforeAll(async () => {
+    app = await createTestApp({ env: { METRICS_GAUGE_REFRESH_MS: String(REFRESH_MS), METRICS_MAX_TASK_TYPES: '3' } });
+    admin = await loginAdmin(app);
+  });
+  afterEach(() => jest.restoreAllMocks());
+  afterAll(() => app.close());
+
+  it('caps the type label: the top types by count, the rest summed as other', async () => {
+    const types = ['top-a', 'top-b', 'top-c', 'tail-d', 'tail-e'].map((t) => uniqueName(t));
+    const counts = [4, 3, 2, 1, 1];
+    for (const [i, type] of types.entries()) for (let n = 0; n < counts[i]; n++) await createTask(app, admin.auth, { type });
+    await new Promise((r) => setTimeout(r, REFRESH_MS + 100));
+    const text = (await app.http.get('/metrics').expect(200)).text;
+    const tasks = samples(text, 'agentmanager_tasks');
+    expect(new Set(tasks.map((s) => s.labels.type))).toEqual(new Set([...types.slice(0, 3), 'other']));
+    expect(tasks.find((s) => s.labels.type === 'other' && s.labels.status === 'ready')?.value).toBe(2);
+    expect(tasks.find((s) => s.labels.type === types[0] && s.labels.status === 'ready')?.value).toBe(4);
+  });
+
+  it('runs the gauge query at most once per refresh interval, however often and on however many instances it is scraped', async () => {
+    const config = loadConfig({ DATABASE_URL: app.config.databaseUrl, ADMIN_PASSWORD, LOG_LEVEL: 'silent', DB_POOL_SIZE: '4', METRICS_GAUGE_REFRESH_MS: String(REFRESH_MS) });
+    const second: ServerApp = await createServerApp(config, createLogger('silent'));
+    await second.app.listen(0, '127.0.0.1');
+    try {
+      const instances = [app.http, request(`http://127.0.0.1:${(second.app.getHttpServer().address() as AddressInfo).port}`)];
+      // Each instance's own repository, watched (calls go through to the database).
+      const spies = [jest.spyOn(app.server.app.get(MetricsRepository), 'gauges'), jest.spyOn(second.app.get(MetricsRepository), 'gauges')];
+      const started = Date.now();
+      for (let round = 0; round < 10; round++) {
+        const scrapes = await Promise.all(Array.from({ length: 20 }, (_, i) => instances[i % 2].get('/metrics')));
+        for (const res of scrapes) {
+          expect(res.status).toBe(200);
+          expect(res.text).toContain('agentmanager_tasks{');
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const elapsed = Date.now() - started;
+      const queries = spies.reduce((n, spy) => n + spy.mock.calls.length, 0);
+      // 200 scrapes over ~2 intervals: at most one query per interval begun, across both instances.
+      expect(queries).toBeGreaterThanOrEqual(1);
+      expect(queries).toBeLessThanOrEqual(Math.ceil(elapsed / REFRESH_MS) + 1);
+    } finally {
+      await second.close();
+    }
   });
 });
