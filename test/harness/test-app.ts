@@ -38,6 +38,8 @@ export async function createTestApp(
     DB_POOL_SIZE: '10',
     // Suites share one principal for many calls; the rate-limit suite sets its own small budget.
     RATE_LIMIT_PER_MIN: '1000000',
+    // Suites read gauges right after changing things; the abuse suite sets its own refresh interval.
+    METRICS_GAUGE_REFRESH_MS: '0',
     ...options.env,
   });
   const logs: string[] = [];

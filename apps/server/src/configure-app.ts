@@ -18,6 +18,7 @@ import { inputGuard } from './http/input-guard.middleware';
 import { ShutdownState } from './lifecycle/shutdown-state';
 import { MetricsService } from './metrics/metrics.service';
 import { findPanelDir, panelMiddleware } from './panel/panel-static';
+import { RateLimitMiddleware } from './rate-limit/rate-limit.middleware';
 
 export const API_PREFIX = 'api/v1';
 
@@ -87,6 +88,7 @@ export function configureApp(app: NestExpressApplication, config: AppConfig, log
       next,
     );
   });
+  app.use(app.get(RateLimitMiddleware).handler(logger)); // before the guard: 401s and 403s count too
 
   // After the body parsers and the request id, before routing, the MCP transport and any DTO transform.
   app.use(inputGuard(logger));

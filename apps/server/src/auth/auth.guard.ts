@@ -5,26 +5,22 @@ import type { Request } from 'express';
 import { ANY_AUTHENTICATED, PERMISSION_KEY, PUBLIC_KEY } from '../access/decorators';
 import { grants, type Permission } from '../access/permissions';
 import type { Principal } from '../access/principal';
-import { AuditService } from '../audit/audit.service';
+import { DenialAudits } from '../audit/denial-audits';
 import { forbidden, unauthenticated } from '../common/errors';
 import { AuthenticationService, bearerFrom } from './authentication.service';
+import { authenticatedEarly, STRATEGIES } from './request-authentication';
 
-/**
- * Passport tries these in order until one accepts the bearer credential: API keys (recognised by
- * their shape, so a JWT costs only a regex here), our access tokens, an identity provider's tokens.
- */
-const STRATEGIES = ['api-key', 'jwt', 'oidc'];
 
 /**
  * The global default-deny guard. A route passes only if it is @Public(), or the caller
  * authenticates and holds the permission the route names with @RequirePermission(). A route
- * that names neither is refused to everyone. Denials are audited.
+ * that names neither is refused to everyone. Denials are audited (repeats aggregated, DenialAudits).
  */
 @Injectable()
 export class AuthGuard extends PassportAuthGuard(STRATEGIES) {
   constructor(
     private readonly reflector: Reflector,
-    private readonly audit: AuditService,
+    private readonly denials: DenialAudits,
     private readonly authentication: AuthenticationService,
   ) {
     super();
@@ -39,7 +35,7 @@ export class AuthGuard extends PassportAuthGuard(STRATEGIES) {
     const required = this.reflector.getAllAndOverride<Permission | typeof ANY_AUTHENTICATED | undefined>(PERMISSION_KEY, targets);
     if (required === ANY_AUTHENTICATED) return true;
     if (required && grants(request.user.permissions, required)) return true;
-    await this.audit.recordAlone({
+    await this.denials.record({
       actor: request.user.actor,
       action: 'authz.denied',
       resourceType: 'route',
@@ -50,10 +46,19 @@ export class AuthGuard extends PassportAuthGuard(STRATEGIES) {
     throw forbidden(required ? `This needs the ${required} permission` : 'This route is not available');
   }
 
-  /** A credential resolved in the last few seconds is taken from the cache, without a signature check; others go through passport. */
+  /**
+   * The rate limiter, which runs first, has usually authenticated the request already: its
+   * outcome is reused. Otherwise a credential resolved in the last few seconds is taken from the
+   * cache, without a signature check; others go through passport.
+   */
   private async authenticate(context: ExecutionContext, request: Request & { user: Principal }): Promise<void> {
     const credential = bearerFrom(request.headers.authorization);
     if (!credential) throw unauthenticated('A bearer token is required');
+    const early = authenticatedEarly(request);
+    if (early) {
+      request.user = await early;
+      return;
+    }
     const cached = this.authentication.cached(credential);
     if (cached) request.user = cached;
     else await super.canActivate(context);

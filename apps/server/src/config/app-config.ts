@@ -66,6 +66,17 @@ export interface AppConfig {
   socketReauthIntervalMs: number;
   /** Events queued for one socket before it is cut as a slow consumer. */
   socketMaxBufferedEvents: number;
+  /** Subscriptions one socket may hold; past it `subscribe` is refused. */
+  socketMaxSubscriptions: number;
+  /** Messages one socket may send: a token bucket refilled at this rate, holding at most socketMessageBurst. */
+  socketMessagesPerSec: number;
+  socketMessageBurst: number;
+  /** At most one `authz.denied` row per principal and route (or MCP tool) per window; the rest are counted into the next. */
+  auditDenialWindowSec: number;
+  /** How old the database gauges of /metrics may be: at most one gauge query per interval across all instances; 0 queries on every scrape. */
+  metricsGaugeRefreshMs: number;
+  /** Task types with their own `type` label on `agentmanager_tasks` (the most numerous); the rest are summed as `other`. */
+  metricsMaxTaskTypes: number;
   eventsRetentionSec: number;
 }
 
@@ -195,6 +206,12 @@ export function loadConfig(env: Env = process.env): AppConfig {
     smtpUrl: r.url('SMTP_URL', ['smtp:', 'smtps:']),
     socketReauthIntervalMs: r.int('SOCKET_REAUTH_INTERVAL_MS', 30_000, 100, 3_600_000),
     socketMaxBufferedEvents: r.int('SOCKET_MAX_BUFFERED_EVENTS', 1000, 1, 1_000_000),
+    socketMaxSubscriptions: r.int('SOCKET_MAX_SUBSCRIPTIONS', 100, 1, 100_000),
+    socketMessagesPerSec: r.int('SOCKET_MESSAGES_PER_SEC', 20, 1, 100_000),
+    socketMessageBurst: r.int('SOCKET_MESSAGE_BURST', 200, 1, 1_000_000),
+    auditDenialWindowSec: r.int('AUDIT_DENIAL_WINDOW_SEC', 60, 1, 86_400),
+    metricsGaugeRefreshMs: r.int('METRICS_GAUGE_REFRESH_MS', 10_000, 0, 3_600_000),
+    metricsMaxTaskTypes: r.int('METRICS_MAX_TASK_TYPES', 50, 1, 10_000),
     eventsRetentionSec: r.int('EVENTS_RETENTION_SEC', 604_800, 60, 315_360_000),
   };
   if (config.jwtSecret !== undefined && Buffer.byteLength(config.jwtSecret) < 32) {

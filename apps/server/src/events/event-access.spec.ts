@@ -1,7 +1,7 @@
 import { EVENT_CHANNELS } from '@agentmanager/contracts';
 import { Permission } from '../access/permissions';
 import type { Principal } from '../access/principal';
-import { eventRooms, matches, mayUseChannel, mayView, type RoutableEvent, type Subscription,subscriptionRooms, viewerFor } from './event-access';
+import { eventRooms, matches, mayUseChannel, mayView, narrowed, type RoutableEvent, type Subscription,subscriptionRooms, viewerFor } from './event-access';
 
 const principal = (permissions: string[], kind: 'user' | 'api_key' = 'user', id = 'p1'): Principal => ({
   kind,
@@ -21,6 +21,18 @@ const taskEvent = (agentId: string | null) => ({
 });
 
 describe('event access', () => {
+  it('says when a viewer narrowed: a channel lost, or another scope; a wider viewer is not narrower', () => {
+    const tasksAndAgents = viewerFor(principal([Permission.EventsRead, Permission.TasksRead, Permission.AgentsRead]))!;
+    const agentsOnly = viewerFor(principal([Permission.EventsRead, Permission.AgentsRead]))!;
+    const agentKey = viewerFor(principal([Permission.AgentsAct, Permission.TasksRead]))!;
+    expect(narrowed(tasksAndAgents, agentsOnly)).toBe(true);
+    expect(narrowed(agentsOnly, tasksAndAgents)).toBe(false);
+    expect(narrowed(tasksAndAgents, tasksAndAgents)).toBe(false);
+    expect(narrowed(tasksAndAgents, agentKey)).toBe(true);
+    expect(narrowed(agentKey, viewerFor(principal([Permission.AgentsAct]))!)).toBe(false);
+    expect(narrowed(agentKey, viewerFor(principal([Permission.AgentsAct], 'user', 'p2'))!)).toBe(true);
+  });
+
   it('gives events:read holders every channel they may read', () => {
     const viewer = viewerFor(principal([Permission.EventsRead, Permission.TasksRead]))!;
     expect(viewer.scope).toBe('all');

@@ -56,6 +56,15 @@ export function mayUseChannel(viewer: EventViewer, channel: EventChannel): boole
   return channel === 'all' || grants(viewer.permissions, CHANNEL_PERMISSION[channel]);
 }
 
+/**
+ * Does `after` see less than `before` did: another scope or owner, or a channel it may no longer
+ * read. A socket whose viewer narrowed is disconnected (its rooms were chosen for `before`).
+ */
+export function narrowed(before: EventViewer, after: EventViewer): boolean {
+  if (before.scope !== after.scope || before.owner !== after.owner) return true;
+  return CHANNELS.some((channel) => mayUseChannel(before, channel) && !mayUseChannel(after, channel));
+}
+
 /** What decides who may see an event: its type and payload, and the agent it concerns. */
 export interface RoutableEvent {
   type: string;

@@ -16,11 +16,12 @@ import { AuthenticationService } from '../auth/authentication.service';
 import { DomainError } from '../common/errors';
 import { InjectLogger } from '../common/logger.module';
 import { RequestContextStore } from '../common/request-context';
+import { TokenBucket } from '../common/token-bucket';
 import type { AppConfig } from '../config/app-config';
 import { InjectConfig } from '../config/config.module';
 import { MetricsService } from '../metrics/metrics.service';
 import { AgentOwners } from './agent-owners';
-import { eventRooms, type EventViewer, mayUseChannel, type RoutableEvent, type Subscription,subscriptionRooms, viewerFor } from './event-access';
+import { eventRooms, type EventViewer, mayUseChannel, narrowed, type RoutableEvent, type Subscription, subscriptionRooms, viewerFor } from './event-access';
 import { EventsRepository } from './events.repository';
 import { EventsRelay } from './events-relay.service';
 
@@ -32,7 +33,13 @@ interface SocketState {
   subscriptions: Map<string, Subscription>;
   timers: NodeJS.Timeout[];
   slow: boolean;
+  /** Messages this socket may still send (SOCKET_MESSAGES_PER_SEC, SOCKET_MESSAGE_BURST). */
+  messages: TokenBucket;
+  /** Messages refused in a row for the rate; more than a burst of them and the socket is cut. */
+  refusedInARow: number;
 }
+
+type Ack = { ok: true } | { ok: false; error: string };
 
 /** Packets engine.io has queued for a socket and not yet written (private in its typings). */
 const queued = (socket: Socket): number => (socket.conn as unknown as { writeBuffer: unknown[] }).writeBuffer.length;
@@ -56,8 +63,10 @@ function secondsToExpiry(token: string): number | null {
  * AuthenticationService as REST; clients `subscribe`/`unsubscribe` to channels (with acks), and
  * receive each relayed event they may see, named by its `type`, with its `seq`. A subscription
  * joins only rooms the viewer may see (event-access.ts), so an event is encoded once and sent to
- * its rooms without looking at any socket. A socket is cut when its token expires, when its
- * credential stops working (re-checked periodically), or when it reads too slowly for its buffer.
+ * its rooms without looking at any socket, at a cost that does not grow with how many
+ * subscriptions sockets hold. A socket holds at most SOCKET_MAX_SUBSCRIPTIONS and its messages go
+ * through a token bucket. It is cut when its token expires, when its credential stops working or
+ * what it may see narrows (re-checked periodically), when it floods, or when it reads too slowly.
  */
 @WebSocketGateway({ serveClient: false })
 export class EventsGateway implements OnGatewayInit, OnGatewayConnection, OnGatewayDisconnect, BeforeApplicationShutdown {
@@ -85,7 +94,16 @@ export class EventsGateway implements OnGatewayInit, OnGatewayConnection, OnGate
             const viewer = viewerFor(principal);
             if (!viewer) return next(new Error('forbidden: this credential may not read events'));
             const owned = viewer.scope === 'own' ? await this.events.ownedAgentIds(viewer.owner) : [];
-            const state: SocketState = { token: token as string, viewer, ownedAgents: owned, subscriptions: new Map(), timers: [], slow: false };
+            const state: SocketState = {
+              token: token as string,
+              viewer,
+              ownedAgents: owned,
+              subscriptions: new Map(),
+              timers: [],
+              slow: false,
+              messages: new TokenBucket(this.config.socketMessagesPerSec, this.config.socketMessageBurst),
+              refusedInARow: 0,
+            };
             socket.data = state;
             next();
           })
@@ -107,16 +125,13 @@ export class EventsGateway implements OnGatewayInit, OnGatewayConnection, OnGate
       state.slow = true;
       queueMicrotask(() => this.cut(socket, 'slow_consumer', `More than ${this.config.socketMaxBufferedEvents} events were waiting to be sent`));
     });
+    socket.use((packet, next) => this.admit(socket, state, packet, next));
     const expiresIn = secondsToExpiry(state.token);
     if (expiresIn !== null) {
       state.timers.push(setTimeout(() => this.cut(socket, 'token_expired', 'The access token expired'), Math.max(0, expiresIn * 1000)));
     }
-    // A disabled user or a revoked key loses its socket within one interval.
-    const recheck = setInterval(() => {
-      this.authentication.authenticate(state.token).catch((err: unknown) => {
-        if (err instanceof DomainError && err.code === 'unauthenticated') this.cut(socket, 'credential_revoked', err.message);
-      });
-    }, this.config.socketReauthIntervalMs);
+    // A disabled user, a revoked key or a narrowed role loses its socket within one interval.
+    const recheck = setInterval(() => void this.recheck(socket, state), this.config.socketReauthIntervalMs);
     state.timers.push(recheck);
   }
 
@@ -127,18 +142,22 @@ export class EventsGateway implements OnGatewayInit, OnGatewayConnection, OnGate
   }
 
   @SubscribeMessage('subscribe')
-  subscribe(@ConnectedSocket() socket: Socket, @MessageBody() body: unknown): { ok: true } | { ok: false; error: string } {
+  subscribe(@ConnectedSocket() socket: Socket, @MessageBody() body: unknown): Ack {
     const state = socket.data as SocketState;
     const sub = parseSubscription(body);
     if (typeof sub === 'string') return { ok: false, error: sub };
     if (!mayUseChannel(state.viewer, sub.channel)) return { ok: false, error: `forbidden: you may not read the ${sub.channel} channel` };
+    const max = this.config.socketMaxSubscriptions;
+    if (!state.subscriptions.has(key(sub)) && state.subscriptions.size >= max) {
+      return { ok: false, error: `too_many_subscriptions: at most ${max} per socket; unsubscribe first` };
+    }
     state.subscriptions.set(key(sub), sub);
     this.joinSubscribed(socket, state);
     return { ok: true };
   }
 
   @SubscribeMessage('unsubscribe')
-  unsubscribe(@ConnectedSocket() socket: Socket, @MessageBody() body: unknown): { ok: true } | { ok: false; error: string } {
+  unsubscribe(@ConnectedSocket() socket: Socket, @MessageBody() body: unknown): Ack {
     const state = socket.data as SocketState;
     const sub = parseSubscription(body);
     if (typeof sub === 'string') return { ok: false, error: sub };
@@ -159,6 +178,45 @@ export class EventsGateway implements OnGatewayInit, OnGatewayConnection, OnGate
   /** Connected sockets on this instance (for metrics). */
   get connected(): number {
     return this.server?.sockets.sockets.size ?? 0;
+  }
+
+  /**
+   * Every incoming message spends a token of the socket's bucket. Without one it is not handled:
+   * its ack (if it asked for one) says `rate_limited`; a client that keeps sending through more
+   * than a burst of refusals is disconnected.
+   */
+  private admit(socket: Socket, state: SocketState, packet: unknown[], next: (err?: Error) => void): void {
+    if (state.messages.take()) {
+      state.refusedInARow = 0;
+      return next();
+    }
+    const ack = packet[packet.length - 1];
+    if (typeof ack === 'function') {
+      (ack as (reply: Ack) => void)({ ok: false, error: `rate_limited: at most ${this.config.socketMessagesPerSec} messages a second; slow down` });
+    }
+    if (++state.refusedInARow > this.config.socketMessageBurst) this.cut(socket, 'rate_limited', 'Too many messages; the socket kept sending after being refused');
+  }
+
+  /**
+   * The periodic re-check: the credential must still authenticate, and what it may see must not
+   * have narrowed (a role edited, a permission removed): a narrowed socket is disconnected, and on
+   * reconnecting gets only what it may now see. A wider one keeps its socket and gains the rooms.
+   */
+  private async recheck(socket: Socket, state: SocketState): Promise<void> {
+    let viewer: EventViewer | null;
+    try {
+      viewer = viewerFor(await this.authentication.authenticate(state.token));
+    } catch (err) {
+      if (err instanceof DomainError && err.code === 'unauthenticated') this.cut(socket, 'credential_revoked', err.message);
+      return;
+    }
+    if (!viewer || narrowed(state.viewer, viewer)) {
+      this.cut(socket, 'permissions_changed', 'This credential may no longer read some of what this socket subscribed to; reconnect');
+      return;
+    }
+    const wider = narrowed(viewer, state.viewer);
+    state.viewer = viewer;
+    if (wider) this.joinSubscribed(socket, state);
   }
 
   /** Joins the rooms of the socket's subscriptions and leaves the rest (`all` overlaps `tasks`, so recompute). */

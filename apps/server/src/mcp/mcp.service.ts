@@ -20,7 +20,7 @@ import type { Logger } from 'pino';
 import { grants } from '../access/permissions';
 import { ownerOf, type Principal } from '../access/principal';
 import { AgentsService } from '../agents/agents.service';
-import { AuditService } from '../audit/audit.service';
+import { DenialAudits } from '../audit/denial-audits';
 import { DomainError, forbidden, notFound } from '../common/errors';
 import { toDomainError } from '../common/http-error.filter';
 import { InjectLogger } from '../common/logger.module';
@@ -77,7 +77,7 @@ export class McpService implements OnModuleInit {
     claimTasks: ClaimTasksUseCase,
     locks: FileLocksService,
     private readonly sessions: McpSessions,
-    private readonly audit: AuditService,
+    private readonly denials: DenialAudits,
     @InjectLogger() private readonly logger: Logger,
   ) {
     const all = [...agentTools(agents), ...taskTools(tasks, claimTasks), ...lockTools(locks)];
@@ -231,7 +231,7 @@ export class McpService implements OnModuleInit {
       try {
         if (!grants(principal.permissions, tool.permission)) {
           outcome = 'denied';
-          await this.audit.recordAlone({
+          await this.denials.record({
             actor: principal.actor,
             action: 'authz.denied',
             resourceType: 'mcp_tool',

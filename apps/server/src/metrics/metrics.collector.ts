@@ -1,17 +1,28 @@
 import { Injectable } from '@nestjs/common';
-import { MetricsRepository } from './metrics.repository';
+import type { AppConfig } from '../config/app-config';
+import { InjectConfig } from '../config/config.module';
+import { type GaugeRow, MetricsRepository } from './metrics.repository';
 import { MetricsService } from './metrics.service';
 
-/** Fills the scrape-time gauges: one database query, then the hooks modules registered for their in-memory state. */
+/**
+ * Fills the scrape-time gauges from the shared snapshot of the database gauges (at most
+ * METRICS_GAUGE_REFRESH_MS old), then runs the hooks modules registered for their in-memory state.
+ * An instance keeps the snapshot it read until that snapshot is due, and concurrent scrapes share
+ * one read: a scrape storm costs the database nothing more.
+ */
 @Injectable()
 export class MetricsCollector {
+  private held: { rows: GaugeRow[]; until: number } | undefined;
+  private reading: Promise<GaugeRow[]> | undefined;
+
   constructor(
+    @InjectConfig() private readonly config: AppConfig,
     private readonly metrics: MetricsService,
     private readonly repository: MetricsRepository,
   ) {}
 
   async render(): Promise<string> {
-    const rows = await this.repository.gauges();
+    const rows = await this.gauges();
     const m = this.metrics;
     m.tasks.reset();
     m.agents.reset();
@@ -26,5 +37,17 @@ export class MetricsCollector {
     }
     m.runScrapeHooks({ eventsHeadSeq });
     return m.registry.metrics();
+  }
+
+  private gauges(): Promise<GaugeRow[]> {
+    if (this.held && performance.now() < this.held.until) return Promise.resolve(this.held.rows);
+    this.reading ??= this.repository
+      .snapshot(this.config.metricsGaugeRefreshMs, this.config.metricsMaxTaskTypes)
+      .then(({ rows, ageMs }) => {
+        this.held = { rows, until: performance.now() + this.config.metricsGaugeRefreshMs - ageMs };
+        return rows;
+      })
+      .finally(() => (this.reading = undefined));
+    return this.reading;
   }
 }

@@ -1,15 +1,14 @@
 import { Module, type OnModuleInit } from '@nestjs/common';
-import { APP_INTERCEPTOR } from '@nestjs/core';
 import type { AppConfig } from '../config/app-config';
 import { InjectConfig } from '../config/config.module';
 import { JOB_LOCKS } from '../scheduler/job-locks';
 import { Scheduler } from '../scheduler/scheduler.service';
-import { RateLimitInterceptor } from './rate-limit.interceptor';
+import { RateLimitMiddleware } from './rate-limit.middleware';
 import { RateLimitRepository } from './rate-limit.repository';
 
-/** The global per-principal / per-IP request budget (an interceptor, so it runs after authentication). */
+/** The global per-principal / per-IP request budget: express middleware that configure-app installs ahead of the guard. */
 @Module({
-  providers: [RateLimitRepository, { provide: APP_INTERCEPTOR, useClass: RateLimitInterceptor }],
+  providers: [RateLimitRepository, RateLimitMiddleware],
 })
 export class RateLimitModule implements OnModuleInit {
   constructor(

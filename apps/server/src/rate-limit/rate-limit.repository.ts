@@ -46,15 +46,15 @@ export class RateLimitRepository implements BeforeApplicationShutdown {
     @InjectLogger() private readonly logger: Logger,
   ) {}
 
-  /** Counts one hit and returns the window's count and seconds left. */
-  hit(bucket: string): WindowState {
+  /** Counts `n` hits (one request, or each call of a batch) and returns the window's count and seconds left. */
+  hit(bucket: string, n = 1): WindowState {
     const now = Date.now();
     let known = this.shared.get(bucket);
     if (known && known.resetAt <= now) {
       this.shared.delete(bucket);
       known = undefined;
     }
-    const pending = (this.pending.get(bucket) ?? 0) + 1;
+    const pending = (this.pending.get(bucket) ?? 0) + n;
     this.pending.set(bucket, pending);
     this.schedule();
     return {

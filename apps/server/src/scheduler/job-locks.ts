@@ -10,5 +10,6 @@ export const JOB_LOCKS = {
   expiredLocks: 7_316_105,
   eventsRetention: 7_316_106,
   rateLimitPrune: 7_316_120,
+  // 7_316_130 is taken by metrics/metrics.repository.ts (the /metrics gauge snapshot), which sits below the scheduler.
   sealer: 7_316_201,
 } as const;
